@@ -1,0 +1,228 @@
+"""Settings shared by every environment; local/test/prod import this and change a handful."""
+
+from __future__ import annotations
+
+from config.settings.env import BASE_DIR, load_env
+
+ENV = load_env()
+
+# CORE ----------------------------------------------------------------------------------
+SECRET_KEY = ENV.SECRET_KEY.get_secret_value() if ENV.SECRET_KEY else ""
+DEBUG = ENV.DEBUG
+ROOT_DOMAIN = ENV.ROOT_DOMAIN
+# The root host serves the public site; every subdomain of it is a tenant's host.
+ALLOWED_HOSTS = [ROOT_DOMAIN, f".{ROOT_DOMAIN}"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+# APPS ----------------------------------------------------------------------------------
+# Public schema: tenants, domains, platform staff. Apps in both lists exist in both.
+SHARED_APPS = [
+    "django_tenants",
+    "shared_apps.tenants",
+    "shared_apps.accounts",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+]
+# Every tenant schema: the tenant's own users and domain data.
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "shared_apps.accounts",
+    "tenant_apps.workspace",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+# TENANCY -------------------------------------------------------------------------------
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenant"
+# Issue `SET search_path` only when the schema changes, not on every cursor.
+TENANT_LIMIT_SET_CALLS = True
+TENANT_ROUTE_RECHECK_SECONDS = ENV.TENANT_ROUTE_RECHECK_SECONDS
+
+MIDDLEWARE = [
+    "tenancy.middleware.TenantRoutingMiddleware",  # first: everything below runs in a tenant
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+# DATABASE ------------------------------------------------------------------------------
+_database = ENV.database()
+DATABASES = {
+    "default": {
+        # django-tenants' backend, made to follow tenancy's ContextVar and fail closed.
+        "ENGINE": "tenancy.db",
+        "NAME": _database["NAME"],
+        "USER": _database["USER"],
+        "PASSWORD": _database["PASSWORD"],
+        "HOST": _database["HOST"],
+        "PORT": _database["PORT"],
+        "OPTIONS": dict(_database["OPTIONS"]),  # type: ignore[call-overload]
+        "CONN_MAX_AGE": 0 if ENV.DATABASE_POOL else ENV.DATABASE_CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
+        "TIME_ZONE": None,
+    }
+}
+if ENV.DATABASE_POOL:
+    # A backend caches metadata for every relation it touched (~20 KB per table, per
+    # tenant): recycle pooled connections so serving many tenants cannot swell them.
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 2,
+        "max_size": 20,
+        "max_lifetime": 600,
+        "max_idle": 120,
+    }
+DATABASE_ROUTERS = [
+    "django_tenants.routers.TenantSyncRouter",
+    "tenancy.routers.TenantDataRouter",
+]
+
+# AUTH ----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["shared_apps.accounts.backends.EmailBackend"]
+# E-mail uniqueness is a case-insensitive constraint (UNIQUE on lower(email)), which
+# the check for a plain unique USERNAME_FIELD cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# SESSIONS AND COOKIES ------------------------------------------------------------------
+# Host-only cookies: a session of tenant A must never be sent to tenant B's host.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# CACHE ---------------------------------------------------------------------------------
+# Redis database 0 is Celery's broker, 1 the caches: clearing a cache never drops tasks.
+REDIS_BROKER_DB = 0
+REDIS_CACHE_DB = 1
+CACHES = {
+    # Tenant data: every key is namespaced by the active tenant (tenancy.cache).
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": ENV.redis(REDIS_CACHE_DB),
+        "KEY_PREFIX": "tc",
+        "KEY_FUNCTION": "tenancy.cache.tenant_key",
+        "TIMEOUT": 300,
+    },
+    # Platform-wide bookkeeping (host routing version, throttles): never tenant-scoped.
+    "platform": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": ENV.redis(REDIS_CACHE_DB),
+        "KEY_PREFIX": "pc",
+        "TIMEOUT": None,
+    },
+}
+
+# CELERY --------------------------------------------------------------------------------
+CELERY_BROKER_URL = ENV.redis(REDIS_BROKER_DB)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TIMEZONE = "UTC"
+
+# TEMPLATES AND STATIC FILES ------------------------------------------------------------
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "platform" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tenancy.context_processors.tenant",
+            ],
+        },
+    }
+]
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "platform" / "static"]
+
+# INTERNATIONALISATION ------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Tenant platform API", "VERSION": "1"}
+
+# SECURITY HEADERS ----------------------------------------------------------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "style-src": ["'self'"],
+        "script-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# EMAIL ---------------------------------------------------------------------------------
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = f"no-reply@{ROOT_DOMAIN}"
+
+# LOGGING -------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"tenant": {"()": "tenancy.logging.TenantLogFilter"}},
+    "formatters": {"json": {"()": "tenancy.logging.JsonLineFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["tenant"], "formatter": "json"}
+    },
+    "root": {"handlers": ["console"], "level": ENV.LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,118 @@
+"""Every environment variable the platform reads, parsed and validated once.
+
+A missing or malformed variable stops start-up with one line per problem that names the
+variable and what is expected; `.env.example` documents each one.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parents[3]
+
+DOMAIN_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+
+
+class PlatformEnv(BaseSettings):
+    """The platform's configuration, read from the environment and an optional `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=BASE_DIR / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=True,
+    )
+
+    SECRET_KEY: SecretStr | None = Field(
+        default=None, description="long random string; required in production"
+    )
+    DEBUG: bool = Field(default=False, description="true or false")
+    DATABASE_URL: str = Field(description="a postgresql://user:password@host:port/database URL")
+    DATABASE_CONN_MAX_AGE: Annotated[int, Field(ge=0)] = Field(
+        default=300, description="seconds a connection is kept open (0 closes after each request)"
+    )
+    DATABASE_POOL: bool = Field(default=False, description="use psycopg's connection pool")
+    REDIS_URL: str = Field(description="a redis://host:port URL (databases are chosen per use)")
+    ROOT_DOMAIN: Annotated[str, Field(pattern=rf"^{DOMAIN_LABEL}(\.{DOMAIN_LABEL})*$")] = Field(
+        default="localhost", description="a lower-case host name such as example.com"
+    )
+    ADMIN_URL: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9/_-]*/$")] = Field(
+        default="admin/", description="a path ending in a slash, e.g. ops-7f3a/"
+    )
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR"
+    )
+    TENANT_ROUTE_RECHECK_SECONDS: Annotated[float, Field(ge=0, le=300)] = Field(
+        default=2.0, description="seconds between checks that a cached host mapping is current"
+    )
+    TRUSTED_PROXY_COUNT: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=0, description="reverse proxies in front of the app that set X-Forwarded-For"
+    )
+    EMAIL_URL: str = Field(default="console://", description="console:// or smtp://user:pass@host:port")
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgres", "postgresql") or not parts.path.strip("/"):
+            raise ValueError("expected postgresql://user:password@host:port/database")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("expected redis://host:port")
+        return value
+
+    def database(self) -> dict[str, object]:
+        """Return Django's DATABASES["default"] for DATABASE_URL."""
+        parts = urlsplit(self.DATABASE_URL)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        return {
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": query.pop("host", parts.hostname or ""),
+            "PORT": str(parts.port or ""),
+            "OPTIONS": query,
+        }
+
+    def redis(self, db: int) -> str:
+        """Return REDIS_URL pointed at one logical database."""
+        parts = urlsplit(self.REDIS_URL)
+        return parts._replace(path=f"/{db}").geturl()
+
+
+def describe(error: ValidationError) -> list[str]:
+    """Turn pydantic's report into one readable line per variable."""
+    lines = []
+    fields = PlatformEnv.model_fields
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "environment"
+        field = fields.get(name)
+        expected = field.description if field is not None and field.description else ""
+        if problem["type"] == "missing":
+            lines.append(f"{name} is not set: expected {expected}")
+        else:
+            given = problem.get("input")
+            shown = "" if "SECRET" in name else f" (got {given!r})"
+            lines.append(f"{name} is invalid{shown}: expected {expected}")
+    return lines
+
+
+def load_env(**overrides: object) -> PlatformEnv:
+    """Read the configuration once; on a bad value print one line per problem and exit."""
+    try:
+        return PlatformEnv(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        for line in describe(error):
+            print(f"Configuration error: {line}", file=sys.stderr)
+        raise SystemExit(78) from None  # EX_CONFIG

@@ -1,0 +1,23 @@
+"""Production: every secret comes from the environment; nothing has a default."""
+
+import sys
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import ENV
+
+if not ENV.SECRET_KEY:
+    print("Configuration error: SECRET_KEY is not set: expected a long random string", file=sys.stderr)
+    raise SystemExit(78)
+if ENV.ADMIN_URL == "admin/":
+    print("Configuration error: ADMIN_URL is 'admin/': expected a private path", file=sys.stderr)
+    raise SystemExit(78)
+
+DEBUG = False
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_SSL_REDIRECT = True
+SECURE_HSTS_SECONDS = 31_536_000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+if ENV.TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,13 @@
+"""The test suite: `make test`."""
+
+from config.settings.base import *  # noqa: F403
+
+SECRET_KEY = "test-only-key-5d1e2c3b4a596877"  # noqa: S105
+DEBUG = False
+ROOT_DOMAIN = "localhost"
+ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
+# Hashing is not what most tests are about; the Argon2 setting is tested on its own.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
+CACHES["platform"]["KEY_PREFIX"] = "test-pc"  # noqa: F405

@@ -1,0 +1,29 @@
+"""Platform-level endpoints that belong to no app."""
+
+from __future__ import annotations
+
+from django.core.cache import caches
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+
+@never_cache
+def health(request: HttpRequest) -> JsonResponse:
+    """Answer 200 when the database and the cache respond, 503 otherwise (for load balancers)."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unavailable"
+    try:
+        caches["platform"].get("health")
+        checks["cache"] = "ok"
+    except Exception:
+        checks["cache"] = "unavailable"
+    healthy = all(state == "ok" for state in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503
+    )

@@ -1,0 +1,149 @@
+"""The active tenant, kept in a ContextVar so it is right under ASGI, threads and tasks.
+
+The database backend (`tenancy.db`) follows this variable: the connection's search_path
+is derived from it when a cursor is opened, so the connection is never the source of truth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from tenancy.errors import NoActiveTenantError
+
+PUBLIC_SCHEMA = "public"
+# The platform derives every tenant schema name from this pattern (see tenancy.schemas);
+# django-tenants pastes names into SQL, so nothing else may ever reach it.
+TENANT_SCHEMA_PATTERN = re.compile(r"^t_[0-9a-f]{32}\Z")
+
+
+class TenantLike(Protocol):
+    @property
+    def pk(self) -> UUID: ...  # pragma: no cover
+
+    schema_name: str
+    subdomain: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRef:
+    """What the platform carries around about the active tenant: immutable and cheap."""
+
+    id: UUID
+    schema_name: str
+    subdomain: str
+    name: str
+    status: str
+
+    def __post_init__(self) -> None:
+        if not TENANT_SCHEMA_PATTERN.match(self.schema_name):
+            raise ValueError(f"not a platform tenant schema name: {self.schema_name!r}")
+
+    @classmethod
+    def of(cls, tenant: TenantRef | TenantLike) -> TenantRef:
+        if isinstance(tenant, TenantRef):
+            return tenant
+        return cls(
+            id=tenant.pk,
+            schema_name=tenant.schema_name,
+            subdomain=tenant.subdomain,
+            name=tenant.name,
+            status=tenant.status,
+        )
+
+    @property
+    def is_public(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Public:
+    """The public schema, entered on purpose (root host, platform operations)."""
+
+    schema_name: str = PUBLIC_SCHEMA
+
+    @property
+    def is_public(self) -> bool:
+        return True
+
+
+PUBLIC = _Public()
+
+_active: ContextVar[TenantRef | _Public | None] = ContextVar("active_tenant", default=None)
+
+
+def current_tenant() -> TenantRef | None:
+    """Return the active tenant, or None on the public schema or outside any context."""
+    active = _active.get()
+    return active if isinstance(active, TenantRef) else None
+
+
+def require_tenant() -> TenantRef:
+    """Return the active tenant.
+
+    Raises:
+        NoActiveTenantError: no tenant is active (public, or nothing entered).
+    """
+    active = _active.get()
+    if not isinstance(active, TenantRef):
+        raise NoActiveTenantError("this code needs an active tenant and none is active")
+    return active
+
+
+def active_schema() -> str | None:
+    """Return the schema the context asks for, or None when nothing was entered."""
+    active = _active.get()
+    return None if active is None else active.schema_name
+
+
+def is_public_active() -> bool:
+    return _active.get() is PUBLIC
+
+
+def _align_connection(schema_name: str) -> None:
+    """Point this thread's connection at the schema now; the SQL follows at the next cursor.
+
+    The backend also follows the ContextVar when a cursor opens; aligning eagerly keeps
+    `connection.schema_name` truthful for code that reads it before any query.
+    """
+    from django.db import connection
+
+    if getattr(connection, "schema_name", schema_name) != schema_name:
+        connection.set_schema(schema_name)
+
+
+@contextmanager
+def _entered(value: TenantRef | _Public) -> Iterator[None]:
+    previous = _active.get()
+    token = _active.set(value)
+    _align_connection(value.schema_name)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+        # With nothing entered before, leave the connection where it is: the next
+        # request for the same tenant then needs no new search_path.
+        if previous is not None:
+            _align_connection(previous.schema_name)
+
+
+@contextmanager
+def tenant_context(tenant: TenantRef | TenantLike) -> Iterator[TenantRef]:
+    """Run the block inside one tenant: its schema, cache namespace and log fields."""
+    ref = TenantRef.of(tenant)
+    with _entered(ref):
+        yield ref
+
+
+@contextmanager
+def public_context() -> Iterator[None]:
+    """Run the block on the public schema, explicitly (platform-wide work)."""
+    with _entered(PUBLIC):
+        yield

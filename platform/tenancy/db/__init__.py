@@ -1,0 +1,1 @@
+"""Database backend: django-tenants' PostgreSQL wrapper, following tenancy's ContextVar."""

@@ -1,0 +1,56 @@
+"""The request's tenant: host → route → context. Nothing else reads the host to find one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.template.response import TemplateResponse
+
+from tenancy.context import public_context, tenant_context
+from tenancy.routing import resolve_host
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+
+class TenantRoutingMiddleware:
+    """Activate the public site or the tenant named by the host for the whole request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            host = request.get_host()
+        except DisallowedHost:
+            return HttpResponseBadRequest("Unknown host.", content_type="text/plain")
+        route = resolve_host(host)
+
+        if route.is_public:
+            request.tenant = None  # type: ignore[attr-defined]
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            with public_context():
+                return self.get_response(request)
+
+        tenant = route.tenant
+        if tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
+            return self._page(request, "errors/tenant_not_found.html", 404)
+        if tenant.status == SUSPENDED:
+            return self._page(request, "errors/tenant_suspended.html", 403)
+
+        request.tenant = tenant  # type: ignore[attr-defined]
+        request.urlconf = settings.ROOT_URLCONF
+        with tenant_context(tenant):
+            return self.get_response(request)
+
+    def _page(self, request: HttpRequest, template: str, status: int) -> HttpResponse:
+        request.tenant = None  # type: ignore[attr-defined]
+        with public_context():
+            response = TemplateResponse(
+                request, template, {"root_domain": settings.ROOT_DOMAIN}, status=status
+            )
+            response.render()
+        return response

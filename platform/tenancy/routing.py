@@ -1,0 +1,122 @@
+"""Host → tenant, without a database query per request once warm.
+
+Each process keeps the mapping in memory. A change to a tenant or domain clears this
+process's copy at once and, on commit, bumps a shared version in Redis; other processes
+compare that version at most every TENANT_ROUTE_RECHECK_SECONDS and drop their copy
+when it moved. Unknown hosts are remembered too, in a bounded map, so a flood of random
+subdomains cannot turn into a flood of queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import transaction
+
+from tenancy.context import TenantRef, public_context
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "tenancy:routes:version"
+MAX_REMEMBERED_HOSTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a host leads: the public site, a tenant, or nowhere (tenant is None)."""
+
+    is_public: bool
+    tenant: TenantRef | None = None
+
+
+PUBLIC_ROUTE = Route(is_public=True)
+UNKNOWN_ROUTE = Route(is_public=False)
+
+
+def normalize_host(host: str) -> str:
+    """Strip the port and a trailing dot, lower-case: `Acme.Example.com.:443` → `acme.example.com`."""
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0].lower() + "]"
+    return host.rsplit(":", 1)[0].rstrip(".").lower() if ":" in host else host.rstrip(".").lower()
+
+
+def _load(host: str) -> Route:
+    from shared_apps.tenants.models import Domain
+
+    root = settings.ROOT_DOMAIN
+    if host in (root, f"www.{root}"):
+        return PUBLIC_ROUTE
+    with public_context():
+        domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+    if domain is None:
+        return UNKNOWN_ROUTE
+    return Route(is_public=False, tenant=TenantRef.of(domain.tenant))
+
+
+class HostRoutes:
+    """The per-process map of host to route, checked against the shared version."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, Route] = {}
+        self._version: str | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def resolve(self, host: str) -> Route:
+        self._recheck_if_due()
+        route = self._routes.get(host)
+        if route is None:
+            route = _load(host)
+            with self._lock:
+                if len(self._routes) >= MAX_REMEMBERED_HOSTS:
+                    self._routes.clear()
+                self._routes[host] = route
+        return route
+
+    def forget(self) -> None:
+        with self._lock:
+            self._routes.clear()
+
+    def _recheck_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < settings.TENANT_ROUTE_RECHECK_SECONDS:
+            return
+        try:
+            version = caches["platform"].get(VERSION_KEY)
+        except Exception:  # Redis unreachable: trust the database, not a stale copy
+            logger.warning("route version unavailable; reloading hosts from the database")
+            self.forget()
+            return
+        with self._lock:
+            if version != self._version:
+                self._routes.clear()
+                self._version = version
+            self._checked_at = now
+
+
+ROUTES = HostRoutes()
+
+
+def resolve_host(host: str) -> Route:
+    """Return where a request for `host` (as sent, port allowed) should go."""
+    return ROUTES.resolve(normalize_host(host))
+
+
+def routes_changed() -> None:
+    """Forget cached hosts here now, and in every process once the change commits."""
+    ROUTES.forget()
+
+    def announce() -> None:
+        ROUTES.forget()
+        try:
+            caches["platform"].set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        except Exception:
+            logger.exception("could not announce a routing change; other processes lag")
+
+    transaction.on_commit(announce)

@@ -1,0 +1,29 @@
+from core.errors import AppError
+
+
+class SubdomainInvalidError(AppError):
+    code, status, title = "subdomain_invalid", 400, "Subdomain is not valid"
+
+
+class SubdomainReservedError(AppError):
+    code, status, title = "subdomain_reserved", 400, "Subdomain is reserved"
+
+
+class SubdomainTakenError(AppError):
+    code, status, title = "subdomain_taken", 409, "Subdomain is taken"
+
+
+class TenantNotFoundError(AppError):
+    code, status, title = "tenant_not_found", 404, "Tenant not found"
+
+
+class OwnerEmailInvalidError(AppError):
+    code, status, title = "email_invalid", 400, "E-mail address is not valid"
+
+
+class PasswordRejectedError(AppError):
+    code, status, title = "password_rejected", 400, "Password is not acceptable"
+
+
+class TenantNameInvalidError(AppError):
+    code, status, title = "name_invalid", 400, "Name is not valid"

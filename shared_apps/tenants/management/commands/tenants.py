@@ -1,0 +1,138 @@
+"""`manage.py tenants <verb>`: the operators' tool for the tenant fleet.
+
+Every verb prints text for people or, with --json, one JSON document for scripts.
+Bad input ends with a one-line error and a non-zero exit; nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import secrets
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from core.errors import AppError
+from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.selectors import tenant_list, tenant_primary_host
+from shared_apps.tenants.services import tenant_create
+
+GENERATED_PASSWORD_BYTES = 18
+
+
+def tenant_summary(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "id": str(tenant.id),
+        "subdomain": tenant.subdomain,
+        "name": tenant.name,
+        "status": tenant.status,
+        "schema_name": tenant.schema_name,
+        "host": tenant_primary_host(tenant),
+        "created_at": tenant.created_at.isoformat(),
+    }
+
+
+class Command(BaseCommand):
+    help = "Manage tenants: create, list."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+        create = verbs.add_parser("create", help="create a tenant with its owner")
+        create.add_argument("--subdomain", required=True)
+        create.add_argument("--name", required=True)
+        create.add_argument("--owner-email", required=True)
+        create.add_argument(
+            "--password-stdin", action="store_true", help="read the owner's password from stdin"
+        )
+        create.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="do nothing (exit 0) when the subdomain already belongs to a tenant",
+        )
+        self._add_json(create)
+
+        listing = verbs.add_parser("list", help="list tenants")
+        listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
+        self._add_json(listing)
+
+    @staticmethod
+    def _add_json(parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"verb_{options['verb']}")(options)
+        except AppError as error:
+            raise CommandError(error.detail) from None
+
+    # -- verbs ---------------------------------------------------------------------------
+
+    def verb_create(self, options: dict[str, Any]) -> None:
+        if options["if_missing"]:
+            existing = Tenant.objects.filter(
+                subdomain__lower=options["subdomain"].strip().lower()
+            ).first()
+            if existing is not None:
+                self._emit(options, {"created": False, **tenant_summary(existing)},
+                           f"Tenant '{existing.subdomain}' already exists.")  # fmt: skip
+                return
+        password, generated = self._owner_password(options)
+        created = tenant_create(
+            name=options["name"],
+            subdomain=options["subdomain"],
+            owner_email=options["owner_email"],
+            owner_password=password,
+        )
+        result: dict[str, Any] = {
+            "created": True,
+            **tenant_summary(created.tenant),
+            "owner_email": created.owner.email,
+        }
+        lines = [
+            f"Created tenant '{created.tenant.subdomain}' ({created.tenant.name}) "
+            f"at http://{created.domain.domain}/",
+            f"Owner: {created.owner.email}",
+        ]
+        if generated:
+            result["generated_password"] = password
+            lines.append(f"Owner password (shown once): {password}")
+        self._emit(options, result, "\n".join(lines))
+
+    def verb_list(self, options: dict[str, Any]) -> None:
+        tenants = [tenant_summary(tenant) for tenant in tenant_list(status=options["status"])]
+        if options["json"]:
+            self.stdout.write(json.dumps({"tenants": tenants, "count": len(tenants)}))
+            return
+        if not tenants:
+            self.stdout.write("No tenants.")
+            return
+        rows = [("SUBDOMAIN", "STATUS", "HOST", "NAME")] + [
+            (t["subdomain"], t["status"], t["host"] or "-", t["name"]) for t in tenants
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+        self.stdout.write(f"{len(tenants)} tenant(s)")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _owner_password(self, options: dict[str, Any]) -> tuple[str, bool]:
+        if options["password_stdin"]:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise CommandError("--password-stdin was given but standard input was empty")
+            return password, False
+        if sys.stdin.isatty() and not options["json"]:
+            password = getpass.getpass("Owner password (empty to generate one): ")
+            if password:
+                if getpass.getpass("Repeat the password: ") != password:
+                    raise CommandError("the two passwords differ")
+                return password, False
+        return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES), True
+
+    def _emit(self, options: dict[str, Any], result: dict[str, Any], text: str) -> None:
+        self.stdout.write(json.dumps(result) if options["json"] else text)

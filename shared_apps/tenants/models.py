@@ -1,0 +1,89 @@
+"""Public schema: who the tenants are and which hosts lead to them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length, Lower
+from django_tenants.models import DomainMixin, TenantMixin
+
+from shared_apps.tenants.subdomains import MAX_LENGTH, MIN_LENGTH
+
+models.CharField.register_lookup(Lower)
+models.CharField.register_lookup(Length)
+
+
+class TenantQuerySet(models.QuerySet["Tenant"]):
+    def active(self) -> TenantQuerySet:
+        return self.filter(status=Tenant.Status.ACTIVE)
+
+
+class TenantStatus(models.TextChoices):
+    PROVISIONING = "provisioning", "Provisioning"
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    ARCHIVED = "archived", "Archived"
+
+
+class Tenant(TenantMixin):
+    """A customer workspace, with its own PostgreSQL schema `t_<id hex>`."""
+
+    Status = TenantStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    subdomain = models.CharField(max_length=MAX_LENGTH)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # The provisioning service owns schema creation and removal, inside its transaction.
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["subdomain"]
+        constraints = [
+            models.UniqueConstraint(Lower("subdomain"), name="tenant_subdomain_ci_unique"),
+            models.CheckConstraint(
+                condition=Q(subdomain__regex=r"^[a-z][a-z0-9-]*[a-z0-9]$")
+                & ~Q(subdomain__contains="--")
+                & Q(subdomain__length__gte=MIN_LENGTH),
+                name="tenant_subdomain_shape",
+            ),
+            # Schema names reach SQL; only the platform's own pattern may exist.
+            models.CheckConstraint(
+                condition=Q(schema_name__regex=r"^t_[0-9a-f]{32}$"), name="tenant_schema_name_shape"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=TenantStatus.values),
+                name="tenant_status_known",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="tenant_name_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.subdomain})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Domain(DomainMixin):
+    """A host name that leads to a tenant; one of a tenant's domains is primary."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant"], condition=Q(is_primary=True), name="domain_one_primary_per_tenant"
+            ),
+            models.CheckConstraint(condition=Q(domain=Lower("domain")), name="domain_lower_case"),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain

@@ -1,0 +1,100 @@
+"""Tenant lifecycle: everything that creates or changes a tenant goes through here."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from shared_apps.accounts.models import User, email_normalize
+from shared_apps.tenants.errors import (
+    OwnerEmailInvalidError,
+    PasswordRejectedError,
+    SubdomainTakenError,
+    TenantNameInvalidError,
+)
+from shared_apps.tenants.models import Domain, Tenant
+from shared_apps.tenants.provisioning import schema_provision
+from shared_apps.tenants.subdomains import subdomain_clean
+from tenancy import TenantRef, public_context, schemas, tenant_context
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TenantCreated:
+    tenant: Tenant
+    domain: Domain
+    owner: User
+
+
+def tenant_host(subdomain: str) -> str:
+    return f"{subdomain}.{settings.ROOT_DOMAIN}"
+
+
+def tenant_create(
+    *, name: str, subdomain: str, owner_email: str, owner_password: str
+) -> TenantCreated:
+    """Create a tenant with its domain, schema and owner, all or nothing.
+
+    Raises:
+        SubdomainInvalidError, SubdomainReservedError, SubdomainTakenError,
+        OwnerEmailInvalidError, PasswordRejectedError, TenantNameInvalidError.
+    """
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise TenantNameInvalidError("Give a name of 1 to 120 characters.", field="name")
+    subdomain = subdomain_clean(subdomain)
+    owner_email = email_normalize(owner_email)
+    try:
+        validate_email(owner_email)
+    except ValidationError:
+        raise OwnerEmailInvalidError(
+            f"'{owner_email}' is not a valid e-mail address.", field="owner_email"
+        ) from None
+    try:
+        password_validation.validate_password(owner_password, User(email=owner_email))
+    except ValidationError as error:
+        raise PasswordRejectedError(" ".join(error.messages), field="password") from None
+
+    with public_context():
+        return _tenant_create(name, subdomain, owner_email, owner_password)
+
+
+def _tenant_create(name: str, subdomain: str, owner_email: str, owner_password: str) -> TenantCreated:
+    if Tenant.objects.filter(subdomain__lower=subdomain).exists():
+        raise SubdomainTakenError(f"The subdomain '{subdomain}' is already taken.", field="subdomain")
+
+    tenant_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            tenant = Tenant.objects.create(
+                id=tenant_id,
+                name=name,
+                subdomain=subdomain,
+                schema_name=schemas.schema_name_for(tenant_id),
+                status=Tenant.Status.PROVISIONING,
+            )
+            domain = Domain.objects.create(
+                domain=tenant_host(subdomain), tenant=tenant, is_primary=True
+            )
+            schema_provision(tenant=TenantRef.of(tenant))
+            with tenant_context(tenant):
+                owner = User.objects.create_user(
+                    owner_email, owner_password, is_staff=True, full_name=""
+                )
+            tenant.status = Tenant.Status.ACTIVE
+            tenant.save(update_fields=["status", "updated_at"])
+    except IntegrityError as error:
+        # Two signups raced for the name: the database's unique index decided.
+        if "subdomain" in str(error) or "domain" in str(error):
+            raise SubdomainTakenError(f"The subdomain '{subdomain}' is already taken.", field="subdomain") from None
+        raise
+    logger.info("tenant created", extra={"tenant_id": str(tenant.id), "subdomain": subdomain})
+    return TenantCreated(tenant=tenant, domain=domain, owner=owner)
