@@ -121,17 +121,18 @@ def _align_connection(schema_name: str) -> None:
 
 @contextmanager
 def _entered(value: TenantRef | _Public) -> Iterator[None]:
-    previous = _active.get()
+    from django.db import connection
+
+    previous_schema = getattr(connection, "schema_name", PUBLIC_SCHEMA)
     token = _active.set(value)
     _align_connection(value.schema_name)
     try:
         yield
     finally:
         _active.reset(token)
-        # With nothing entered before, leave the connection where it is: the next
-        # request for the same tenant then needs no new search_path.
-        if previous is not None:
-            _align_connection(previous.schema_name)
+        # Only Python state moves here; the backend skips the SQL when the server
+        # already has the path, so the next request for the same tenant costs nothing.
+        _align_connection(previous_schema)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -10,7 +11,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 
 from tenancy.context import public_context, tenant_context
+from tenancy.errors import TenantSchemaMissingError
 from tenancy.routing import resolve_host
+
+logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -45,6 +49,13 @@ class TenantRoutingMiddleware:
         request.urlconf = settings.ROOT_URLCONF
         with tenant_context(tenant):
             return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, TenantSchemaMissingError):
+            # Fail closed: never fall back to the public tables of the same name.
+            logger.error("tenant schema missing", extra={"schema": exception.schema_name})
+            return self._page(request, "errors/tenant_unavailable.html", 503)
+        return None
 
     def _page(self, request: HttpRequest, template: str, status: int) -> HttpResponse:
         request.tenant = None  # type: ignore[attr-defined]

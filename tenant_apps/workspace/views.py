@@ -6,6 +6,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.views.generic import TemplateView
 
+from tenant_apps.workspace.selectors import workspace_settings_get
+
 
 class LoginView(auth_views.LoginView):
     template_name = "workspace/login.html"
@@ -18,3 +20,6 @@ class LogoutView(auth_views.LogoutView):
 
 class HomeView(LoginRequiredMixin, TemplateView):
     template_name = "workspace/home.html"
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        return super().get_context_data(settings=workspace_settings_get(), **kwargs)

@@ -48,6 +48,8 @@ ROOT_URLCONF = "config.urls_tenant"
 # Issue `SET search_path` only when the schema changes, not on every cursor.
 TENANT_LIMIT_SET_CALLS = True
 TENANT_ROUTE_RECHECK_SECONDS = ENV.TENANT_ROUTE_RECHECK_SECONDS
+# How long a connection trusts that the schema in its search_path still exists.
+TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 
 MIDDLEWARE = [
     "tenancy.middleware.TenantRoutingMiddleware",  # first: everything below runs in a tenant

@@ -6,6 +6,7 @@ variable and what is expected; `.env.example` documents each one.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,7 +24,7 @@ class PlatformEnv(BaseSettings):
     """The platform's configuration, read from the environment and an optional `.env` file."""
 
     model_config = SettingsConfigDict(
-        env_file=BASE_DIR / ".env",
+        env_file=os.environ.get("PLATFORM_ENV_FILE", BASE_DIR / ".env"),
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=True,
@@ -91,6 +92,15 @@ class PlatformEnv(BaseSettings):
         return parts._replace(path=f"/{db}").geturl()
 
 
+def _masked(value: object) -> object:
+    """Hide a password inside a URL before it is printed."""
+    if isinstance(value, str) and "@" in value and "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            return value.replace(f":{parts.password}@", ":***@", 1)
+    return value
+
+
 def describe(error: ValidationError) -> list[str]:
     """Turn pydantic's report into one readable line per variable."""
     lines = []
@@ -102,8 +112,7 @@ def describe(error: ValidationError) -> list[str]:
         if problem["type"] == "missing":
             lines.append(f"{name} is not set: expected {expected}")
         else:
-            given = problem.get("input")
-            shown = "" if "SECRET" in name else f" (got {given!r})"
+            shown = "" if "SECRET" in name else f" (got {_masked(problem.get('input'))!r})"
             lines.append(f"{name} is invalid{shown}: expected {expected}")
     return lines
 

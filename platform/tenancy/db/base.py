@@ -1,20 +1,28 @@
-"""django-tenants' backend with three changes that make it fail closed and cheap.
+"""django-tenants' backend with two changes that make it fail closed.
 
 1. The schema follows tenancy's ContextVar when a cursor is opened, so a thread or task
    that entered a tenant cannot leave its successor on the wrong schema.
 2. The search_path is set with one statement that also proves the schema exists:
    PostgreSQL silently skips a missing schema in search_path, which would let a tenant
    whose schema is gone read the public tables of the same name.
-3. A raw connection remembers the path it carries, so a pooled connection that already
-   serves this schema costs no statement at all.
+
+The wrapper remembers the path the server session actually has (set outside a
+transaction, so no rollback can undo it): returning to that path costs no statement, so
+a persistent connection serving the same tenant again costs nothing, except that the
+existence proof is renewed every TENANT_SCHEMA_RECHECK_SECONDS (a schema dropped by
+hand is refused within that window). A pooled connection
+is new to the wrapper at each checkout and sets its path once per request, which also
+re-proves that the schema exists.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+import time
+
 import psycopg
+from django.conf import settings
 from django_tenants.postgresql_backend import base as tenants_base
 from django_tenants.utils import get_public_schema_name
 
@@ -28,6 +36,19 @@ SET_PATH_SQL = (
 
 
 class DatabaseWrapper(tenants_base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._server_search_path: str | None = None
+        self._server_search_path_proved_at = 0.0
+        super().__init__(*args, **kwargs)
+
+    def init_connection_state(self) -> None:
+        self._server_search_path = None
+        super().init_connection_state()
+
+    def close(self) -> None:
+        self._server_search_path = None
+        super().close()
+
     def _cursor(self, name: str | None = None) -> Any:
         self._follow_active_tenant()
         return super()._cursor(name)
@@ -43,46 +64,33 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
             return
         schemas = self._get_cursor_search_paths()  # validated by django-tenants
         path = ", ".join(f'"{schema}"' for schema in schemas)
-        raw = self.connection
-        if getattr(raw, "platform_search_path", None) == path:
+        now = time.monotonic()
+        if path == self._server_search_path and (
+            now - self._server_search_path_proved_at < settings.TENANT_SCHEMA_RECHECK_SECONDS
+        ):
             self.search_path_set_schemas = schemas
             return
-
         self._setting_search_path = True
         target = self.connection.cursor() if cursor is None else cursor
-        started = time.monotonic()
         try:
             target.execute(SET_PATH_SQL, [path, self.schema_name])
             found = target.fetchone()
         except psycopg.Error:
             # The transaction is already aborted; the caller's own statement reports it.
             self.search_path_set_schemas = None
-            raw.platform_search_path = None
+            self._server_search_path = None
             return
         finally:
             self._setting_search_path = False
             if cursor is None:
                 target.close()
-        if self.queries_logged:
-            self.queries_log.append(
-                {"sql": f"SET search_path = {path}", "time": f"{time.monotonic() - started:.3f}"}
-            )
         if found is None:
-            raw.platform_search_path = None
+            self._server_search_path = None
             raise TenantSchemaMissingError(self.schema_name)
         self.search_path_set_schemas = schemas
-        # Inside a transaction the setting dies with a rollback; only remember durable ones.
-        raw.platform_search_path = path if self.get_autocommit() and not self.in_atomic_block else None
-
-    def rollback(self) -> None:
-        if self.connection is not None:
-            self.connection.platform_search_path = None
-        super().rollback()
-
-    def savepoint_rollback(self, sid: str) -> None:
-        if self.connection is not None:
-            self.connection.platform_search_path = None
-        super().savepoint_rollback(sid)
+        durable = self.get_autocommit() and not self.in_atomic_block
+        self._server_search_path = path if durable else None
+        self._server_search_path_proved_at = now
 
     def is_public(self) -> bool:
         return bool(self.schema_name == get_public_schema_name())

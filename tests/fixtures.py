@@ -1,0 +1,140 @@
+"""Tenant fixtures: two tenants whose schemas are created once per test session.
+
+Tests get them in milliseconds; whatever a test writes inside them is rolled back with the
+test's transaction, like any other row.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.services import tenant_create
+from tenancy import public_context, tenant_context
+from tenancy.routing import ROUTES
+from tests.factories import TEST_PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SessionTenant:
+    subdomain: str
+    name: str
+    owner_email: str
+
+    @property
+    def host(self) -> str:
+        return f"{self.subdomain}.localhost"
+
+
+TENANT_A = SessionTenant("alpha", "Alpha Inc", "owner@alpha.test")
+TENANT_B = SessionTenant("beta", "Beta GmbH", "owner@beta.test")
+
+
+def _create(spec: SessionTenant) -> Tenant:
+    with public_context():
+        existing = Tenant.objects.filter(subdomain=spec.subdomain).first()
+        if existing is not None:
+            return existing
+    return tenant_create(
+        name=spec.name,
+        subdomain=spec.subdomain,
+        owner_email=spec.owner_email,
+        owner_password=TEST_PASSWORD,
+    ).tenant
+
+
+@pytest.fixture(scope="session")
+def session_tenants(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> tuple[Tenant, Tenant]:
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        return _create(TENANT_A), _create(TENANT_B)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tenancy_state() -> Iterator[None]:
+    """Rows and schemas a test creates are rolled back; so must be what points at them."""
+    ROUTES.forget()
+    yield
+    ROUTES.forget()
+    # A tenant created inside the test is gone now: leave the connection on public.
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def tenant_a(db: None, session_tenants: tuple[Tenant, Tenant]) -> Tenant:
+    return session_tenants[0]
+
+
+@pytest.fixture
+def tenant_b(db: None, session_tenants: tuple[Tenant, Tenant]) -> Tenant:
+    return session_tenants[1]
+
+
+@pytest.fixture
+def in_tenant_a(tenant_a: Tenant) -> Iterator[Tenant]:
+    """Run the test body inside tenant A."""
+    with tenant_context(tenant_a):
+        yield tenant_a
+
+
+@pytest.fixture
+def client_a(tenant_a: Tenant) -> Client:
+    return Client(HTTP_HOST=TENANT_A.host)
+
+
+@pytest.fixture
+def client_b(tenant_b: Tenant) -> Client:
+    return Client(HTTP_HOST=TENANT_B.host)
+
+
+@pytest.fixture
+def public_client(db: None) -> Client:
+    return Client(HTTP_HOST="localhost")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def manage_cli(session_tenants: tuple[Tenant, Tenant]) -> Callable[..., CliResult]:
+    """Run `manage.py` in a child process against the test database, as an operator would.
+
+    The child commits; use it for refusals and read-only verbs, and call_command for writes.
+    """
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+    def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "config.settings.test",
+                "DATABASE_URL": url,
+                **(env or {}),
+            },
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return run

@@ -1,0 +1,83 @@
+"""Host → tenant resolution costs no query once warm and notices changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from shared_apps.tenants.models import Domain, Tenant
+from tenancy import public_context
+from tenancy.routing import HostRoutes, routes_changed
+
+
+def _connection_on_public() -> None:
+    """Start from a connection already on public, as a worker that served the root host."""
+    with public_context():
+        Tenant.objects.exists()
+
+
+def test_warm_tenant_request_costs_no_query(
+    client_a: Client, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    _connection_on_public()
+    with django_assert_num_queries(1) as cold:  # one look-up: domain joined with tenant
+        assert client_a.get("/login/").status_code == 200
+    assert "tenants_domain" in cold.captured_queries[0]["sql"]
+
+    with django_assert_num_queries(0):
+        assert client_a.get("/login/").status_code == 200
+
+
+def test_warm_public_request_costs_no_query(
+    public_client: Client, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    with django_assert_num_queries(0):  # the root host never needs a look-up
+        assert public_client.get("/").status_code == 200
+
+
+def test_new_domain_is_routed_without_waiting(client_a: Client, tenant_a: Tenant) -> None:
+    alias = Client(HTTP_HOST="alpha-alias.localhost")
+    assert alias.get("/login/").status_code == 404  # remembered as unknown
+    with public_context():
+        Domain.objects.create(domain="alpha-alias.localhost", tenant=tenant_a, is_primary=False)
+    assert alias.get("/login/").status_code == 200
+
+
+def test_other_processes_drop_their_copy_when_version_moves(
+    tenant_a: Tenant,
+    settings: Any,
+    django_assert_num_queries: Callable[..., Any],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    # given: another process's warm copy that rechecks the shared version every request
+    settings.TENANT_ROUTE_RECHECK_SECONDS = 0
+    other_process = HostRoutes()
+    _connection_on_public()
+    other_process.resolve("alpha.localhost")
+    with django_assert_num_queries(0):
+        assert other_process.resolve("alpha.localhost").tenant is not None
+
+    # when: this process changes a tenant and the change commits
+    with django_capture_on_commit_callbacks(execute=True):
+        routes_changed()
+
+    # then: the other process reloads once, and sees the current row
+    with django_assert_num_queries(1):
+        route = other_process.resolve("alpha.localhost")
+    assert route.tenant is not None
+    assert route.tenant.subdomain == "alpha"
+
+
+@pytest.mark.parametrize("hosts", [1, 50])
+def test_unknown_hosts_are_remembered_without_repeat_queries(
+    db: None, hosts: int, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    routes = HostRoutes()
+    _connection_on_public()
+    with django_assert_num_queries(hosts):
+        for _ in range(3):
+            for n in range(hosts):
+                assert routes.resolve(f"ghost{n}.localhost").tenant is None
