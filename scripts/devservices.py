@@ -35,7 +35,10 @@ SERVICE_USER = "embedded_postgres"
 
 
 def say(message: str) -> None:
-    print(f"[services] {message}", file=sys.stderr, flush=True)
+    try:
+        print(f"[services] {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass  # the terminal or pipe is gone (Ctrl-C on `make run | tee`); keep stopping servers
 
 
 def free_port(preferred: int) -> int:
