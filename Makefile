@@ -51,7 +51,7 @@ fmt: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/ruff check .
-	@$(BIN)/mypy .
+	@DATABASE_URL=$${DATABASE_URL:-postgresql://lint@localhost/lint} REDIS_URL=$${REDIS_URL:-redis://localhost} $(BIN)/mypy .
 
 lock: $(STAMP)
 	@$(BIN)/pip-compile --quiet --no-strip-extras --extra dev --output-file requirements.lock pyproject.toml

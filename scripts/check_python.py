@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-if sys.version_info < (3, 11):
+if sys.version_info < (3, 11):  # noqa: UP036 - runs under whatever python3 the user has
     sys.exit(
         f"Python 3.11 or newer is needed, found {sys.version.split()[0]}; "
         "run with PYTHON=/path/to/python3.11"

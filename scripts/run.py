@@ -7,6 +7,7 @@ embedded servers are then stopped by devservices.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -25,8 +26,11 @@ DEMO = {"subdomain": "demo", "name": "Demo Workspace", "owner_email": "owner@dem
 def manage(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PYTHON, str(ROOT / "manage.py"), *args],
-        cwd=ROOT, capture_output=capture, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=capture,
+        text=True,
+        check=False,
+    )
 
 
 def say(message: str) -> None:
@@ -37,16 +41,12 @@ class SafeOutput:
     """stdout that survives a closed pipe, so Ctrl-C on `make run | tee` still stops children."""
 
     def write(self, text: str) -> None:
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout.write(text)
-        except OSError:
-            pass
 
     def flush(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout.flush()
-        except OSError:
-            pass
 
 
 def main() -> int:
@@ -61,9 +61,18 @@ def main() -> int:
         return migrated.returncode
 
     demo = manage(
-        "tenants", "create", "--subdomain", DEMO["subdomain"], "--name", DEMO["name"],
-        "--owner-email", DEMO["owner_email"], "--if-missing", "--json", capture=True,
-    )  # fmt: skip
+        "tenants",
+        "create",
+        "--subdomain",
+        DEMO["subdomain"],
+        "--name",
+        DEMO["name"],
+        "--owner-email",
+        DEMO["owner_email"],
+        "--if-missing",
+        "--json",
+        capture=True,
+    )
     if demo.returncode != 0:
         print(demo.stderr, file=sys.stderr)
         return demo.returncode
@@ -83,13 +92,15 @@ def main() -> int:
     manager.add_process(
         "worker",
         f"{PYTHON} -m celery -A config worker --loglevel INFO --concurrency 2",
-        env=env, cwd=str(ROOT),
-    )  # fmt: skip
+        env=env,
+        cwd=str(ROOT),
+    )
     manager.add_process(
         "beat",
         f"{PYTHON} -m celery -A config beat --loglevel INFO --schedule {schedule}",
-        env=env, cwd=str(ROOT),
-    )  # fmt: skip
+        env=env,
+        cwd=str(ROOT),
+    )
     say(f"public site:    http://localhost:{PORT}/")
     say(f"demo workspace: http://demo.localhost:{PORT}/  (login page: /login/)")
     say("press Ctrl-C to stop everything")

@@ -6,7 +6,7 @@ import factory
 
 from shared_apps.accounts.models import User
 
-TEST_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+TEST_PASSWORD = "correct-horse-battery-staple"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

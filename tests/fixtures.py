@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_create
 from tenancy import public_context, tenant_context
+from tenancy.db import tenant_connection
 from tenancy.routing import ROUTES
 from tests.factories import TEST_PASSWORD
 
@@ -55,7 +55,9 @@ def _create(spec: SessionTenant) -> Tenant:
 
 
 @pytest.fixture(scope="session")
-def session_tenants(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> tuple[Tenant, Tenant]:
+def session_tenants(
+    django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> tuple[Tenant, Tenant]:
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         return _create(TENANT_A), _create(TENANT_B)
 
@@ -67,7 +69,7 @@ def _fresh_tenancy_state() -> Iterator[None]:
     yield
     ROUTES.forget()
     # A tenant created inside the test is gone now: leave the connection on public.
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
 
 
 @pytest.fixture
@@ -115,9 +117,7 @@ def manage_cli(session_tenants: tuple[Tenant, Tenant]) -> Callable[..., CliResul
 
     The child commits; use it for refusals and read-only verbs, and call_command for writes.
     """
-    from django.db import connection
-
-    db = connection.settings_dict
+    db = tenant_connection().settings_dict
     url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
     def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> CliResult:

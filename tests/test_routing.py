@@ -76,9 +76,7 @@ def test_suspended_tenant_shows_suspended_page_not_its_data(
     assert b"Sign in" not in response.content
 
 
-def test_session_from_tenant_a_is_anonymous_on_tenant_b(
-    client_a: Client, client_b: Client
-) -> None:
+def test_session_from_tenant_a_is_anonymous_on_tenant_b(client_a: Client, client_b: Client) -> None:
     client_a.post("/login/", {"username": TENANT_A.owner_email, "password": TEST_PASSWORD})
     cookie = client_a.cookies["sessionid"]
     assert cookie["domain"] == ""  # host-only: the browser never sends it to another host

@@ -27,8 +27,13 @@ def start(settings_module: str, **env: str | None) -> subprocess.CompletedProces
     environment["DJANGO_SETTINGS_MODULE"] = settings_module
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_valid_configuration_starts() -> None:

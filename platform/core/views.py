@@ -25,5 +25,6 @@ def health(request: HttpRequest) -> JsonResponse:
         checks["cache"] = "unavailable"
     healthy = all(state == "ok" for state in checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status=200 if healthy else 503,
     )

@@ -113,17 +113,18 @@ def _align_connection(schema_name: str) -> None:
     The backend also follows the ContextVar when a cursor opens; aligning eagerly keeps
     `connection.schema_name` truthful for code that reads it before any query.
     """
-    from django.db import connection
+    from tenancy.db import tenant_connection
 
-    if getattr(connection, "schema_name", schema_name) != schema_name:
+    connection = tenant_connection()
+    if connection.schema_name != schema_name:
         connection.set_schema(schema_name)
 
 
 @contextmanager
 def _entered(value: TenantRef | _Public) -> Iterator[None]:
-    from django.db import connection
+    from tenancy.db import tenant_connection
 
-    previous_schema = getattr(connection, "schema_name", PUBLIC_SCHEMA)
+    previous_schema = tenant_connection().schema_name
     token = _active.set(value)
     _align_connection(value.schema_name)
     try:

@@ -35,7 +35,7 @@ class TenantRoutingMiddleware:
 
         if route.is_public:
             request.tenant = None  # type: ignore[attr-defined]
-            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
             with public_context():
                 return self.get_response(request)
 
@@ -46,7 +46,7 @@ class TenantRoutingMiddleware:
             return self._page(request, "errors/tenant_suspended.html", 403)
 
         request.tenant = tenant  # type: ignore[attr-defined]
-        request.urlconf = settings.ROOT_URLCONF
+        request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
         with tenant_context(tenant):
             return self.get_response(request)
 

@@ -31,7 +31,7 @@ class TenantDataRouter:
     def _check(self, model: type[Model]) -> None:
         if model._meta.app_label not in tenant_only_labels():
             return
-        schema = active_schema() or connection.schema_name
+        schema = active_schema() or getattr(connection, "schema_name", PUBLIC_SCHEMA)
         if schema == PUBLIC_SCHEMA:
             raise NoActiveTenantError(
                 f"{model._meta.label} lives in tenant schemas and no tenant is active"

@@ -40,7 +40,7 @@ UNKNOWN_ROUTE = Route(is_public=False)
 
 
 def normalize_host(host: str) -> str:
-    """Strip the port and a trailing dot, lower-case: `Acme.Example.com.:443` → `acme.example.com`."""
+    """Drop port and trailing dot, lower-case: `Acme.Example.com.:443` → `acme.example.com`."""
     if host.startswith("["):  # IPv6 literal
         return host.split("]")[0].lower() + "]"
     return host.rsplit(":", 1)[0].rstrip(".").lower() if ":" in host else host.rstrip(".").lower()

@@ -13,7 +13,9 @@ class TenantsConfig(AppConfig):
 
         # Any write to a tenant or domain (services, admin, shell) invalidates host routing.
         for model in (Tenant, Domain):
-            post_save.connect(_routes_changed, sender=model, dispatch_uid=f"routes-{model.__name__}")
+            post_save.connect(
+                _routes_changed, sender=model, dispatch_uid=f"routes-{model.__name__}"
+            )
             post_delete.connect(
                 _routes_changed, sender=model, dispatch_uid=f"routes-del-{model.__name__}"
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -32,12 +33,18 @@ class Tenant(TenantMixin):
 
     Status = TenantStatus
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=120)
-    subdomain = models.CharField(max_length=MAX_LENGTH)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONING)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Annotated by hand: the django-tenants base class is untyped.
+    id: models.UUIDField[uuid.UUID, uuid.UUID] = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, editable=False
+    )
+    name: models.CharField[str, str] = models.CharField(max_length=120)
+    subdomain: models.CharField[str, str] = models.CharField(max_length=MAX_LENGTH)
+    status: models.CharField[str, str] = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PROVISIONING
+    )
+    created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
+    updated_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now=True)
+    schema_name: str
 
     # The provisioning service owns schema creation and removal, inside its transaction.
     auto_create_schema = False
@@ -80,7 +87,9 @@ class Domain(DomainMixin):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant"], condition=Q(is_primary=True), name="domain_one_primary_per_tenant"
+                fields=["tenant"],
+                condition=Q(is_primary=True),
+                name="domain_one_primary_per_tenant",
             ),
             models.CheckConstraint(condition=Q(domain=Lower("domain")), name="domain_lower_case"),
         ]

@@ -67,9 +67,13 @@ def tenant_create(
         return _tenant_create(name, subdomain, owner_email, owner_password)
 
 
-def _tenant_create(name: str, subdomain: str, owner_email: str, owner_password: str) -> TenantCreated:
+def _tenant_create(
+    name: str, subdomain: str, owner_email: str, owner_password: str
+) -> TenantCreated:
     if Tenant.objects.filter(subdomain__lower=subdomain).exists():
-        raise SubdomainTakenError(f"The subdomain '{subdomain}' is already taken.", field="subdomain")
+        raise SubdomainTakenError(
+            f"The subdomain '{subdomain}' is already taken.", field="subdomain"
+        )
 
     tenant_id = uuid.uuid4()
     try:
@@ -94,7 +98,9 @@ def _tenant_create(name: str, subdomain: str, owner_email: str, owner_password: 
     except IntegrityError as error:
         # Two signups raced for the name: the database's unique index decided.
         if "subdomain" in str(error) or "domain" in str(error):
-            raise SubdomainTakenError(f"The subdomain '{subdomain}' is already taken.", field="subdomain") from None
+            raise SubdomainTakenError(
+                f"The subdomain '{subdomain}' is already taken.", field="subdomain"
+            ) from None
         raise
     logger.info("tenant created", extra={"tenant_id": str(tenant.id), "subdomain": subdomain})
     return TenantCreated(tenant=tenant, domain=domain, owner=owner)

@@ -18,7 +18,9 @@ class WorkspaceSettings(models.Model):
     class Meta:
         verbose_name_plural = "workspace settings"
         constraints = [
-            models.CheckConstraint(condition=models.Q(singleton=True), name="workspace_settings_singleton"),
+            models.CheckConstraint(
+                condition=models.Q(singleton=True), name="workspace_settings_singleton"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
 from config.settings.env import BASE_DIR, load_env
 
 ENV = load_env()
@@ -129,7 +132,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # Redis database 0 is Celery's broker, 1 the caches: clearing a cache never drops tasks.
 REDIS_BROKER_DB = 0
 REDIS_CACHE_DB = 1
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     # Tenant data: every key is namespaced by the active tenant (tenancy.cache).
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
@@ -211,7 +214,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 # EMAIL ---------------------------------------------------------------------------------
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+_email = urlsplit(ENV.EMAIL_URL)
+if _email.scheme in ("smtp", "smtps"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "localhost"
+    EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 587)
+    EMAIL_HOST_USER = unquote(_email.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+    EMAIL_USE_TLS = _email.scheme == "smtp" and EMAIL_PORT == 587
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = f"no-reply@{ROOT_DOMAIN}"
 
 # LOGGING -------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ class PlatformEnv(BaseSettings):
     TRUSTED_PROXY_COUNT: Annotated[int, Field(ge=0, le=10)] = Field(
         default=0, description="reverse proxies in front of the app that set X-Forwarded-For"
     )
-    EMAIL_URL: str = Field(default="console://", description="console:// or smtp://user:pass@host:port")
+    EMAIL_URL: str = Field(
+        default="console://", description="console:// or smtp://user:pass@host:port"
+    )
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -63,6 +65,13 @@ class PlatformEnv(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("postgres", "postgresql") or not parts.path.strip("/"):
             raise ValueError("expected postgresql://user:password@host:port/database")
+        return value
+
+    @field_validator("EMAIL_URL")
+    @classmethod
+    def _email_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("console", "smtp", "smtps"):
+            raise ValueError("expected console:// or smtp://user:pass@host:port")
         return value
 
     @field_validator("REDIS_URL")

@@ -6,7 +6,9 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import ENV
 
 if not ENV.SECRET_KEY:
-    print("Configuration error: SECRET_KEY is not set: expected a long random string", file=sys.stderr)
+    print(
+        "Configuration error: SECRET_KEY is not set: expected a long random string", file=sys.stderr
+    )
     raise SystemExit(78)
 if ENV.ADMIN_URL == "admin/":
     print("Configuration error: ADMIN_URL is 'admin/': expected a private path", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from config.settings.base import *  # noqa: F403
 
-SECRET_KEY = "test-only-key-5d1e2c3b4a596877"  # noqa: S105
+SECRET_KEY = "test-only-key-5d1e2c3b4a596877"
 DEBUG = False
 ROOT_DOMAIN = "localhost"
 ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]

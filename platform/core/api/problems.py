@@ -26,17 +26,21 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
             found.extend(_field_errors(value, f"{name}." if name else ""))
         return found
     if isinstance(detail, list):
-        return [
-            error for item in detail for error in _field_errors(item, prefix)
-        ]
+        return [error for item in detail for error in _field_errors(item, prefix)]
     field = prefix.rstrip(".") or None
     return [{"field": field, "code": getattr(detail, "code", "invalid"), "detail": str(detail)}]  # type: ignore[dict-item]
 
 
 def problem(
-    *, status: int, code: str, title: str, detail: str, instance: str = "",
-    errors: list[dict[str, str]] | None = None, **extra: object,
-) -> Response:  # fmt: skip
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str = "",
+    errors: list[dict[str, str]] | None = None,
+    **extra: object,
+) -> Response:
     body: dict[str, object] = {
         "type": "about:blank",
         "title": title,
@@ -56,32 +60,48 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, AppError):
         errors = [{"field": exc.field, "code": exc.code, "detail": exc.detail}] if exc.field else []
         return problem(
-            status=exc.status, code=exc.code, title=exc.title, detail=exc.detail,
-            instance=instance, errors=errors,  # type: ignore[arg-type]
-        )  # fmt: skip
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            instance=instance,
+            errors=errors,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
     if isinstance(exc, exceptions.ValidationError):
         return problem(
-            status=400, code="validation_failed", title="Input is not valid",
-            detail="Some fields are not valid.", instance=instance,
+            status=400,
+            code="validation_failed",
+            title="Input is not valid",
+            detail="Some fields are not valid.",
+            instance=instance,
             errors=_field_errors(exc.detail),
-        )  # fmt: skip
+        )
     if isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         response = problem(
-            status=exc.status_code, code=str(code), title=str(exc.default_detail),
-            detail=str(exc.detail), instance=instance,
-        )  # fmt: skip
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+            status=exc.status_code,
+            code=str(code),
+            title=str(exc.default_detail),
+            detail=str(exc.detail),
+            instance=instance,
+        )
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            response["Retry-After"] = str(int(wait))
         return response
     logger.exception("unhandled error in API view", extra={"path": instance})
     return problem(
-        status=500, code="internal_error", title="Internal error",
-        detail="Something went wrong on our side.", instance=instance,
-    )  # fmt: skip
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="Something went wrong on our side.",
+        instance=instance,
+    )

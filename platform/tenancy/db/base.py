@@ -17,9 +17,8 @@ re-proves that the schema exists.
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -36,6 +35,10 @@ SET_PATH_SQL = (
 
 
 class DatabaseWrapper(tenants_base.DatabaseWrapper):
+    schema_name: str
+    search_path_set_schemas: list[str] | None
+    _setting_search_path: bool
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._server_search_path: str | None = None
         self._server_search_path_proved_at = 0.0

@@ -1,4 +1,4 @@
-"""The tenant context is per thread and per task, fails closed, and never reads public by mistake."""
+"""The tenant context is per thread and per task, fails closed, never reads public by mistake."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tenancy import (
     tenant_context,
 )
 from tenancy.cache import tenant_key
+from tenancy.db import tenant_connection
 from tenancy.schemas import quote, schema_name_for
 from tenant_apps.workspace.models import WorkspaceSettings
 from tests.factories import TEST_PASSWORD, UserFactory
@@ -50,9 +51,12 @@ def test_tenant_only_model_works_inside_a_tenant(in_tenant_a: Tenant) -> None:
 def test_activating_a_tenant_whose_schema_is_missing_raises(db: None) -> None:
     tenant_id = uuid.uuid4()
     ghost = TenantRef(
-        id=tenant_id, schema_name=schema_name_for(tenant_id), subdomain="ghost",
-        name="Ghost", status="active",
-    )  # fmt: skip
+        id=tenant_id,
+        schema_name=schema_name_for(tenant_id),
+        subdomain="ghost",
+        name="Ghost",
+        status="active",
+    )
     with tenant_context(ghost), pytest.raises(TenantSchemaMissingError):
         User.objects.exists()
 
@@ -63,9 +67,12 @@ def test_dropped_schema_never_falls_back_to_public_users(db: None) -> None:
         UserFactory(email="staff@platform.test")
         tenant_id = uuid.uuid4()
         ghost = Tenant.objects.create(
-            id=tenant_id, name="Ghost", subdomain="ghost",
-            schema_name=schema_name_for(tenant_id), status=Tenant.Status.ACTIVE,
-        )  # fmt: skip
+            id=tenant_id,
+            name="Ghost",
+            subdomain="ghost",
+            schema_name=schema_name_for(tenant_id),
+            status=Tenant.Status.ACTIVE,
+        )
         Domain.objects.create(domain="ghost.localhost", tenant=ghost)
 
     # when: someone signs in on the tenant's host with the staff member's credentials
@@ -78,9 +85,7 @@ def test_dropped_schema_never_falls_back_to_public_users(db: None) -> None:
     assert "sessionid" not in response.cookies
 
 
-def test_schema_dropped_under_a_warm_connection_is_refused(
-    tenant_a: Tenant, settings: Any
-) -> None:
+def test_schema_dropped_under_a_warm_connection_is_refused(tenant_a: Tenant, settings: Any) -> None:
     settings.TENANT_SCHEMA_RECHECK_SECONDS = 0  # the window has passed
     with tenant_context(tenant_a):
         assert User.objects.filter(email="owner@alpha.test").exists()  # path is warm
@@ -130,7 +135,7 @@ def test_each_asyncio_task_keeps_its_own_tenant(tenant_a: Tenant, tenant_b: Tena
         return seen
 
     async def both() -> list[list[str | None]]:
-        return await asyncio.gather(work(tenant_a), work(tenant_b))
+        return list(await asyncio.gather(work(tenant_a), work(tenant_b)))
 
     assert asyncio.run(both()) == [["alpha"] * 3, ["beta"] * 3]
 
@@ -139,7 +144,7 @@ def test_connection_follows_context_even_if_moved_behind_its_back(
     tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
     with tenant_context(tenant_a):
-        connection.set_schema(tenant_b.schema_name)  # a stray switch, e.g. by a library
+        tenant_connection().set_schema(tenant_b.schema_name)  # a stray switch by a library
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_schema()")
             assert cursor.fetchone()[0] == tenant_a.schema_name
@@ -151,7 +156,9 @@ def test_schema_names_come_only_from_the_platform_pattern() -> None:
         with pytest.raises(ValueError, match="schema"):
             quote(hostile)
         with pytest.raises(ValueError, match="schema"):
-            TenantRef(id=uuid.uuid4(), schema_name=hostile, subdomain="x", name="x", status="active")
+            TenantRef(
+                id=uuid.uuid4(), schema_name=hostile, subdomain="x", name="x", status="active"
+            )
 
 
 def test_cache_keys_carry_the_active_tenant(tenant_a: Tenant, tenant_b: Tenant) -> None:

@@ -38,9 +38,15 @@ def test_create_makes_an_active_tenant_with_its_owner(
 ) -> None:
     stdin(TEST_PASSWORD + "\n")
     output = run_tenants(
-        "create", "--subdomain", " Acme ", "--name", "Acme", "--owner-email",
-        "Owner@Acme.test", "--password-stdin",
-    )  # fmt: skip
+        "create",
+        "--subdomain",
+        " Acme ",
+        "--name",
+        "Acme",
+        "--owner-email",
+        "Owner@Acme.test",
+        "--password-stdin",
+    )
     assert "Created tenant 'acme' (Acme) at http://acme.localhost/" in output
     assert "password" not in output.lower()  # the operator chose it; never echo it
 
@@ -62,9 +68,15 @@ def test_create_with_json_generates_a_password_and_shows_it_once(
     stdin("")  # not a terminal, no --password-stdin: generate one
     result = json.loads(
         run_tenants(
-            "create", "--subdomain", "globex", "--name", "Globex", "--owner-email",
-            "it@globex.test", "--json",
-        )  # fmt: skip
+            "create",
+            "--subdomain",
+            "globex",
+            "--name",
+            "Globex",
+            "--owner-email",
+            "it@globex.test",
+            "--json",
+        )
     )
     assert result["created"] is True
     assert result["subdomain"] == "globex"
@@ -81,9 +93,16 @@ def test_create_with_json_generates_a_password_and_shows_it_once(
 def test_create_if_missing_leaves_an_existing_tenant_alone(tenant_a: Tenant) -> None:
     result = json.loads(
         run_tenants(
-            "create", "--subdomain", "alpha", "--name", "Other", "--owner-email",
-            "x@alpha.test", "--if-missing", "--json",
-        )  # fmt: skip
+            "create",
+            "--subdomain",
+            "alpha",
+            "--name",
+            "Other",
+            "--owner-email",
+            "x@alpha.test",
+            "--if-missing",
+            "--json",
+        )
     )
     assert result["created"] is False
     assert result["name"] == "Alpha Inc"
@@ -118,18 +137,22 @@ def test_list_shows_every_tenant(tenant_a: Tenant, tenant_b: Tenant) -> None:
 )
 def test_create_refuses_bad_subdomains(db: None, subdomain: str, message: str) -> None:
     with pytest.raises(CommandError, match=message):
-        run_tenants(
-            "create", "--subdomain", subdomain, "--name", "X", "--owner-email", "a@b.test"
-        )  # fmt: skip
+        run_tenants("create", "--subdomain", subdomain, "--name", "X", "--owner-email", "a@b.test")
     with public_context():
         assert not Tenant.objects.filter(name="X").exists()
 
 
 def test_taken_subdomain_is_one_line_and_exit_1(manage_cli: Callable[..., CliResult]) -> None:
     result = manage_cli(
-        "tenants", "create", "--subdomain", "ALPHA", "--name", "Again", "--owner-email",
+        "tenants",
+        "create",
+        "--subdomain",
+        "ALPHA",
+        "--name",
+        "Again",
+        "--owner-email",
         "someone@alpha.test",
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "CommandError: The subdomain 'alpha' is already taken."
     assert "Traceback" not in result.stderr
@@ -139,9 +162,16 @@ def test_malformed_email_is_one_line_and_creates_nothing(
     manage_cli: Callable[..., CliResult],
 ) -> None:
     result = manage_cli(
-        "tenants", "create", "--subdomain", "initech", "--name", "Initech", "--owner-email",
-        "not-an-address", "--json",
-    )  # fmt: skip
+        "tenants",
+        "create",
+        "--subdomain",
+        "initech",
+        "--name",
+        "Initech",
+        "--owner-email",
+        "not-an-address",
+        "--json",
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "CommandError: 'not-an-address' is not a valid e-mail address."
     listed = manage_cli("tenants", "list", "--json")
@@ -153,9 +183,15 @@ def test_weak_password_is_refused(db: None, stdin: Callable[[str], None]) -> Non
     stdin("12345\n")
     with pytest.raises(CommandError, match="too short"):
         run_tenants(
-            "create", "--subdomain", "weak", "--name", "Weak", "--owner-email", "a@weak.test",
+            "create",
+            "--subdomain",
+            "weak",
+            "--name",
+            "Weak",
+            "--owner-email",
+            "a@weak.test",
             "--password-stdin",
-        )  # fmt: skip
+        )
 
 
 def test_unknown_verb_is_refused(manage_cli: Callable[..., CliResult]) -> None:
@@ -187,9 +223,11 @@ def test_failure_at_any_step_leaves_no_tenant_domain_or_schema(
 
     with pytest.raises(RuntimeError):
         services.tenant_create(
-            name="Doomed", subdomain="doomed", owner_email="o@doomed.test",
+            name="Doomed",
+            subdomain="doomed",
+            owner_email="o@doomed.test",
             owner_password=TEST_PASSWORD,
-        )  # fmt: skip
+        )
 
     with public_context():
         assert not Tenant.objects.filter(subdomain="doomed").exists()

@@ -77,8 +77,11 @@ class Command(BaseCommand):
                 subdomain__lower=options["subdomain"].strip().lower()
             ).first()
             if existing is not None:
-                self._emit(options, {"created": False, **tenant_summary(existing)},
-                           f"Tenant '{existing.subdomain}' already exists.")  # fmt: skip
+                self._emit(
+                    options,
+                    {"created": False, **tenant_summary(existing)},
+                    f"Tenant '{existing.subdomain}' already exists.",
+                )
                 return
         password, generated = self._owner_password(options)
         created = tenant_create(
@@ -115,7 +118,11 @@ class Command(BaseCommand):
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         for row in rows:
-            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                + "  "
+                + row[3]
+            )
         self.stdout.write(f"{len(tenants)} tenant(s)")
 
     # -- helpers -------------------------------------------------------------------------
