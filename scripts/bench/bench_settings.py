@@ -1,0 +1,31 @@
+"""Settings for scripts/bench/requests.py: the same project in three tenancy modes.
+
+BENCH_MODE=platform  our tenancy (config.settings.base as shipped)
+BENCH_MODE=none      no tenancy at all: plain PostgreSQL backend, no tenant middleware
+BENCH_MODE=stock     django-tenants' own TenantMainMiddleware and backend, its defaults
+"""
+
+import os
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES, MIDDLEWARE
+
+SECRET_KEY = "bench-only-key"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+MODE = os.environ.get("BENCH_MODE", "platform")
+if MODE == "none":
+    MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("tenancy.")]
+    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+    # django-tenants refuses to start without its router; it acts only on migrations.
+    DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+elif MODE == "stock":
+    MIDDLEWARE = [
+        "django_tenants.middleware.main.TenantMainMiddleware",
+        *[m for m in MIDDLEWARE if not m.startswith("tenancy.")],
+    ]
+    DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+    DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+    TENANT_LIMIT_SET_CALLS = False  # the library's default
