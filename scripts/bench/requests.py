@@ -93,7 +93,9 @@ def wait_ready(port: int, path: str = PAGE) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": HOST})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", headers={"Host": HOST}
+            )
             with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
@@ -196,7 +198,9 @@ def database_sessions() -> int:
 def asgi_sessions(pool: bool) -> int:
     """New database sessions opened by ASGI_REQUESTS requests to a tenant page using the DB."""
     port = free_port()
-    env = bench_env("platform", DATABASE_POOL="true" if pool else "false", DATABASE_CONN_MAX_AGE="0")
+    env = bench_env(
+        "platform", DATABASE_POOL="true" if pool else "false", DATABASE_CONN_MAX_AGE="0"
+    )
     process = subprocess.Popen(
         [PYTHON, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
          "--log-level", "warning", "--no-access-log"],
