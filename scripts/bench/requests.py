@@ -255,7 +255,7 @@ def main() -> None:
     try:
         for mode in MODES:
             servers[mode] = start_gunicorn(mode)
-        for mode, (_, port) in servers.items():
+        for _, port in servers.values():
             load(port, 2)  # warm-up
         for round_number in range(1, ROUNDS + 1):
             for mode, (_, port) in servers.items():
@@ -279,7 +279,8 @@ def main() -> None:
         "stock": "stock django-tenants `TenantMainMiddleware`",
     }
     rows = "\n".join(
-        f"| {labels[mode]} | {medians[mode]:.0f} | {min(results[mode]):.0f}–{max(results[mode]):.0f} "
+        f"| {labels[mode]} | {medians[mode]:.0f} "
+        f"| {min(results[mode]):.0f} to {max(results[mode]):.0f} "
         f"| {medians[mode] / baseline:.0%} | {statements[mode]['per_request']:g} |"
         for mode in MODES
     )
