@@ -39,7 +39,7 @@ test: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: $(STAMP)
-	@$(WITH_SERVICES) $(BIN)/python manage.py migrate_schemas
+	@$(WITH_SERVICES) sh -c '$(BIN)/python manage.py migrate_schemas && $(BIN)/python manage.py tenants template'
 
 shell: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python manage.py shell

@@ -60,6 +60,11 @@ def main() -> int:
         say("migrations failed; see the output above")
         return migrated.returncode
 
+    template = manage("tenants", "template", capture=True)
+    if template.returncode != 0:
+        print(template.stderr, file=sys.stderr)
+        return template.returncode
+
     demo = manage(
         "tenants",
         "create",

@@ -12,11 +12,13 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.provisioning import template_refresh
 from shared_apps.tenants.services import tenant_create
 from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
@@ -55,11 +57,23 @@ def _create(spec: SessionTenant) -> Tenant:
 
 
 @pytest.fixture(scope="session")
-def session_tenants(
-    django_db_setup: None, django_db_blocker: pytest.FixtureRequest
-) -> tuple[Tenant, Tenant]:
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+def provisioning_template(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Build the provisioning template once: every tenant created in tests is cloned from it."""
+    with django_db_blocker.unblock():
+        template_refresh()
+
+
+@pytest.fixture(scope="session")
+def session_tenants(provisioning_template: None, django_db_blocker: Any) -> tuple[Tenant, Tenant]:
+    with django_db_blocker.unblock():
         return _create(TENANT_A), _create(TENANT_B)
+
+
+@pytest.fixture(autouse=True)
+def _template_for_database_tests(request: pytest.FixtureRequest) -> None:
+    """Tests that touch the database create tenants the way production does: from the template."""
+    if {"db", "transactional_db"} & set(request.fixturenames):
+        request.getfixturevalue("provisioning_template")
 
 
 @pytest.fixture(autouse=True)

@@ -64,19 +64,19 @@ class TenantRef:
 
 
 @dataclass(frozen=True, slots=True)
-class _Public:
-    """The public schema, entered on purpose (root host, platform operations)."""
+class _Schema:
+    """A schema entered on purpose that is no tenant: public, or the provisioning template."""
 
     schema_name: str = PUBLIC_SCHEMA
 
     @property
     def is_public(self) -> bool:
-        return True
+        return self.schema_name == PUBLIC_SCHEMA
 
 
-PUBLIC = _Public()
+PUBLIC = _Schema()
 
-_active: ContextVar[TenantRef | _Public | None] = ContextVar("active_tenant", default=None)
+_active: ContextVar[TenantRef | _Schema | None] = ContextVar("active_tenant", default=None)
 
 
 def current_tenant() -> TenantRef | None:
@@ -104,7 +104,8 @@ def active_schema() -> str | None:
 
 
 def is_public_active() -> bool:
-    return _active.get() is PUBLIC
+    active = _active.get()
+    return isinstance(active, _Schema) and active.is_public
 
 
 def _align_connection(schema_name: str) -> None:
@@ -121,7 +122,7 @@ def _align_connection(schema_name: str) -> None:
 
 
 @contextmanager
-def _entered(value: TenantRef | _Public) -> Iterator[None]:
+def _entered(value: TenantRef | _Schema) -> Iterator[None]:
     from tenancy.db import tenant_connection
 
     previous_schema = tenant_connection().schema_name
@@ -148,4 +149,15 @@ def tenant_context(tenant: TenantRef | TenantLike) -> Iterator[TenantRef]:
 def public_context() -> Iterator[None]:
     """Run the block on the public schema, explicitly (platform-wide work)."""
     with _entered(PUBLIC):
+        yield
+
+
+@contextmanager
+def template_context(schema_name: str) -> Iterator[None]:
+    """Run the block in the provisioning template schema (tenancy internals only)."""
+    from tenancy.schemas import TEMPLATE_SCHEMA
+
+    if schema_name != TEMPLATE_SCHEMA:
+        raise ValueError(f"not the template schema: {schema_name!r}")
+    with _entered(_Schema(schema_name)):
         yield

@@ -96,3 +96,15 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class SchemaTemplate(models.Model):
+    """The SQL that creates a tenant schema at a given migration state (see provisioning)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    migration_state = models.CharField(max_length=64)
+    sql = models.TextField()
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.migration_state[:12]}"

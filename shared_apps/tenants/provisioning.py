@@ -1,28 +1,138 @@
-"""Bring a new tenant schema to the current migration state.
+"""Bring a new tenant schema to the current migration state, fast.
 
-This is the straightforward path: create the schema and run the tenant apps' migrations
-into it, inside the caller's transaction, so a failure leaves no schema behind.
+The template path replays the SQL captured from a migrated template schema (DDL plus the
+rows migrations seed: django_migrations, content types, permissions) in one statement
+batch, so signup time does not grow with the number of migrations. Where no template
+matches the migrations on disk, the tenant is migrated the slow way and a warning says
+to run `manage.py tenants template`.
+
+Both paths run inside the caller's transaction: a failure leaves no schema behind.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
+from enum import StrEnum
+
+from django.conf import settings
 from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
+from django.utils import timezone
 
-from tenancy import TenantRef, schemas, tenant_context
+from shared_apps.tenants.models import SchemaTemplate
+from tenancy import TenantRef, public_context, schemas, tenant_context
+from tenancy.context import template_context
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_NAME = "tenant"
 
 
-def schema_provision(*, tenant: TenantRef) -> None:
-    """Create the tenant's schema and migrate the tenant apps into it.
+class ProvisioningPath(StrEnum):
+    TEMPLATE = "template"
+    MIGRATE = "migrate"
 
-    Runs inside the caller's transaction, on the public schema: the tenant's schema
-    does not exist until the first statement here, so it cannot be entered before.
+
+class _TemplateCache:
+    """This process's copy of the template SQL, for the migration state on disk."""
+
+    def __init__(self) -> None:
+        self._expected_state: str | None = None
+        self._sql: str | None = None
+        self._lock = threading.Lock()
+
+    def expected_state(self) -> str:
+        if self._expected_state is None:
+            self._expected_state = tenant_migration_state()
+        return self._expected_state
+
+    def sql(self) -> str | None:
+        if self._sql is None:
+            found = (
+                SchemaTemplate.objects.filter(
+                    name=TEMPLATE_NAME, migration_state=self.expected_state()
+                )
+                .values_list("sql", flat=True)
+                .first()
+            )
+            with self._lock:
+                self._sql = found
+        return self._sql
+
+    def forget(self) -> None:
+        with self._lock:
+            self._expected_state = None
+            self._sql = None
+
+
+TEMPLATE = _TemplateCache()
+
+
+def tenant_migration_state() -> str:
+    """Fingerprint the tenant apps' migrations on disk (what a new schema must contain)."""
+    from django.apps import apps
+
+    labels = {
+        config.label
+        for name in settings.TENANT_APPS
+        if (config := apps.get_containing_app_config(name)) is not None
+    }
+    loader = MigrationLoader(None, ignore_no_migrations=True, load=True)
+    names = sorted(f"{app}.{name}" for app, name in loader.disk_migrations if app in labels)
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def schema_provision(*, tenant: TenantRef) -> ProvisioningPath:
+    """Create the tenant's schema at the current migration state.
+
+    Runs on the public schema inside the caller's transaction: the tenant's schema does not
+    exist until the first statement here, so it cannot be entered before.
     """
+    sql = TEMPLATE.sql()
+    if sql is not None:
+        schemas.schema_create_from_dump(tenant.schema_name, sql)
+        return ProvisioningPath.TEMPLATE
+    logger.warning(
+        "no provisioning template for the current migrations; migrating the new schema "
+        "(slow). Run `manage.py tenants template` after migrating.",
+        extra={"tenant_id": str(tenant.id)},
+    )
     schemas.schema_create(tenant.schema_name)
     with tenant_context(tenant):
-        call_command(
-            "migrate_schemas",
-            schema_name=tenant.schema_name,
-            interactive=False,
-            verbosity=0,
-            skip_checks=True,
+        _migrate(tenant.schema_name)
+    return ProvisioningPath.MIGRATE
+
+
+def template_refresh() -> SchemaTemplate:
+    """Rebuild the provisioning template from the migrations on disk and store its SQL."""
+    TEMPLATE.forget()
+    state = TEMPLATE.expected_state()
+    name = schemas.TEMPLATE_SCHEMA
+    with public_context():
+        schemas.schema_drop(name)
+        schemas.schema_create(name)
+        try:
+            with template_context(name):
+                _migrate(name)
+            sql = schemas.schema_dump_portable(name)
+        finally:
+            schemas.schema_drop(name)  # the stored SQL is the template; keep the catalog lean
+        template, _ = SchemaTemplate.objects.update_or_create(
+            name=TEMPLATE_NAME,
+            defaults={"migration_state": state, "sql": sql, "refreshed_at": timezone.now()},
         )
+    TEMPLATE.forget()
+    logger.info("provisioning template refreshed", extra={"migration_state": state[:12]})
+    return template
+
+
+def _migrate(schema_name: str) -> None:
+    call_command(
+        "migrate_schemas",
+        schema_name=schema_name,
+        interactive=False,
+        verbosity=0,
+        skip_checks=True,
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -20,7 +21,7 @@ from shared_apps.tenants.errors import (
     TenantNameInvalidError,
 )
 from shared_apps.tenants.models import Domain, Tenant
-from shared_apps.tenants.provisioning import schema_provision
+from shared_apps.tenants.provisioning import ProvisioningPath, schema_provision
 from shared_apps.tenants.subdomains import subdomain_clean
 from tenancy import TenantRef, public_context, schemas, tenant_context
 
@@ -32,6 +33,7 @@ class TenantCreated:
     tenant: Tenant
     domain: Domain
     owner: User
+    provisioning: ProvisioningPath
 
 
 def tenant_host(subdomain: str) -> str:
@@ -67,6 +69,29 @@ def tenant_create(
         return _tenant_create(name, subdomain, owner_email, owner_password)
 
 
+def _tenant_row_create(*, name: str, subdomain: str) -> Tenant:
+    tenant_id = uuid.uuid4()
+    # Visible to others only once the whole signup has committed, so it is born active.
+    return Tenant.objects.create(
+        id=tenant_id,
+        name=name,
+        subdomain=subdomain,
+        schema_name=schemas.schema_name_for(tenant_id),
+        status=Tenant.Status.ACTIVE,
+    )
+
+
+def _domain_create(*, tenant: Tenant) -> Domain:
+    return Domain.objects.create(
+        domain=tenant_host(tenant.subdomain), tenant=tenant, is_primary=True
+    )
+
+
+def _owner_create(*, tenant: Tenant, email: str, password_hash: str) -> User:
+    with tenant_context(tenant):
+        return User.objects.create(email=email, password=password_hash, is_staff=True)
+
+
 def _tenant_create(
     name: str, subdomain: str, owner_email: str, owner_password: str
 ) -> TenantCreated:
@@ -75,26 +100,14 @@ def _tenant_create(
             f"The subdomain '{subdomain}' is already taken.", field="subdomain"
         )
 
-    tenant_id = uuid.uuid4()
+    # Hash before the transaction: Argon2 is deliberately slow; locks should not wait on it.
+    password_hash = make_password(owner_password)
     try:
         with transaction.atomic():
-            tenant = Tenant.objects.create(
-                id=tenant_id,
-                name=name,
-                subdomain=subdomain,
-                schema_name=schemas.schema_name_for(tenant_id),
-                status=Tenant.Status.PROVISIONING,
-            )
-            domain = Domain.objects.create(
-                domain=tenant_host(subdomain), tenant=tenant, is_primary=True
-            )
-            schema_provision(tenant=TenantRef.of(tenant))
-            with tenant_context(tenant):
-                owner = User.objects.create_user(
-                    owner_email, owner_password, is_staff=True, full_name=""
-                )
-            tenant.status = Tenant.Status.ACTIVE
-            tenant.save(update_fields=["status", "updated_at"])
+            tenant = _tenant_row_create(name=name, subdomain=subdomain)
+            domain = _domain_create(tenant=tenant)
+            path = schema_provision(tenant=TenantRef.of(tenant))
+            owner = _owner_create(tenant=tenant, email=owner_email, password_hash=password_hash)
     except IntegrityError as error:
         # Two signups raced for the name: the database's unique index decided.
         if "subdomain" in str(error) or "domain" in str(error):
@@ -102,5 +115,8 @@ def _tenant_create(
                 f"The subdomain '{subdomain}' is already taken.", field="subdomain"
             ) from None
         raise
-    logger.info("tenant created", extra={"tenant_id": str(tenant.id), "subdomain": subdomain})
-    return TenantCreated(tenant=tenant, domain=domain, owner=owner)
+    logger.info(
+        "tenant created",
+        extra={"tenant_id": str(tenant.id), "subdomain": subdomain, "provisioning": path},
+    )
+    return TenantCreated(tenant=tenant, domain=domain, owner=owner, provisioning=path)

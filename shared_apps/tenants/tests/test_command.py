@@ -201,27 +201,28 @@ def test_unknown_verb_is_refused(manage_cli: Callable[..., CliResult]) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("failing_step", ["schema_provision", "owner"])
+@pytest.mark.parametrize(
+    "failing_step", ["_tenant_row_create", "_domain_create", "schema_provision", "_owner_create"]
+)
 def test_failure_at_any_step_leaves_no_tenant_domain_or_schema(
     db: None, monkeypatch: pytest.MonkeyPatch, failing_step: str
 ) -> None:
+    # given: the step runs, then fails (its own writes happened)
+    real_step = getattr(services, failing_step)
     created_schemas: list[str] = []
-    real_provision = services.schema_provision
 
-    def provision_then_record(**kwargs: Any) -> None:
-        real_provision(**kwargs)
-        created_schemas.append(kwargs["tenant"].schema_name)
-        if failing_step == "schema_provision":
-            raise RuntimeError("disk full")
+    def step_then_fail(**kwargs: Any) -> None:
+        real_step(**kwargs)
+        with public_context():
+            created_schemas.extend(
+                Tenant.objects.filter(subdomain="doomed").values_list("schema_name", flat=True)
+            )
+        raise RuntimeError(f"{failing_step} failed")
 
-    def failing_create_user(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("owner could not be created")
+    monkeypatch.setattr(services, failing_step, step_then_fail)
 
-    monkeypatch.setattr(services, "schema_provision", provision_then_record)
-    if failing_step == "owner":
-        monkeypatch.setattr(services.User.objects, "create_user", failing_create_user)
-
-    with pytest.raises(RuntimeError):
+    # when
+    with pytest.raises(RuntimeError, match=failing_step):
         services.tenant_create(
             name="Doomed",
             subdomain="doomed",
@@ -229,6 +230,7 @@ def test_failure_at_any_step_leaves_no_tenant_domain_or_schema(
             owner_password=TEST_PASSWORD,
         )
 
+    # then: nothing remains, not even the schema
     with public_context():
         assert not Tenant.objects.filter(subdomain="doomed").exists()
         assert not Domain.objects.filter(domain="doomed.localhost").exists()

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import AppError
 from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.provisioning import template_refresh
 from shared_apps.tenants.selectors import tenant_list, tenant_primary_host
 from shared_apps.tenants.services import tenant_create
 
@@ -36,7 +37,7 @@ def tenant_summary(tenant: Tenant) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    help = "Manage tenants: create, list."
+    help = "Manage tenants: create, list, template."
 
     def add_arguments(self, parser: CommandParser) -> None:
         verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -54,6 +55,11 @@ class Command(BaseCommand):
             help="do nothing (exit 0) when the subdomain already belongs to a tenant",
         )
         self._add_json(create)
+
+        template = verbs.add_parser(
+            "template", help="rebuild the provisioning template from the migrations on disk"
+        )
+        self._add_json(template)
 
         listing = verbs.add_parser("list", help="list tenants")
         listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
@@ -104,6 +110,20 @@ class Command(BaseCommand):
             result["generated_password"] = password
             lines.append(f"Owner password (shown once): {password}")
         self._emit(options, result, "\n".join(lines))
+
+    def verb_template(self, options: dict[str, Any]) -> None:
+        template = template_refresh()
+        result = {
+            "migration_state": template.migration_state,
+            "sql_bytes": len(template.sql),
+            "refreshed_at": template.refreshed_at.isoformat(),
+        }
+        self._emit(
+            options,
+            result,
+            f"Provisioning template rebuilt ({len(template.sql):,} bytes of SQL, "
+            f"migration state {template.migration_state[:12]}).",
+        )
 
     def verb_list(self, options: dict[str, Any]) -> None:
         tenants = [tenant_summary(tenant) for tenant in tenant_list(status=options["status"])]

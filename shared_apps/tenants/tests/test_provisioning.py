@@ -1,0 +1,95 @@
+"""A tenant cloned from the template is the same schema as one built by migrations."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from shared_apps.tenants import provisioning
+from shared_apps.tenants.provisioning import TEMPLATE, ProvisioningPath, schema_provision
+from tenancy import TenantRef, public_context, tenant_context
+from tenancy.schemas import schema_name_for
+
+
+def _ref(subdomain: str) -> TenantRef:
+    tenant_id = uuid.uuid4()
+    return TenantRef(
+        id=tenant_id,
+        schema_name=schema_name_for(tenant_id),
+        subdomain=subdomain,
+        name=subdomain,
+        status="active",
+    )
+
+
+def schema_signature(schema_name: str) -> dict[str, list[tuple[object, ...]]]:
+    """Tables, columns, indexes, constraints, sequences and seeded rows, schema name removed."""
+    queries = {
+        "columns": """
+            SELECT table_name, column_name, data_type, is_nullable, column_default,
+                   is_identity, character_maximum_length
+            FROM information_schema.columns WHERE table_schema = %(s)s""",
+        "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = %(s)s",
+        "constraints": """
+            SELECT rel.relname, con.conname, pg_get_constraintdef(con.oid)
+            FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+            JOIN pg_namespace ns ON ns.oid = rel.relnamespace WHERE ns.nspname = %(s)s""",
+        "sequences": """
+            SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = %(s)s""",
+    }
+    signature: dict[str, list[tuple[object, ...]]] = {}
+    with connection.cursor() as cursor:
+        for name, sql in queries.items():
+            cursor.execute(sql, {"s": schema_name})
+            rows = [
+                tuple(str(v).replace(schema_name, "<schema>") for v in row)
+                for row in cursor.fetchall()
+            ]
+            signature[name] = sorted(rows)
+        for table in ("django_migrations", "django_content_type", "auth_permission"):
+            cursor.execute(f'SELECT count(*) FROM "{schema_name}"."{table}"')
+            signature[f"rows:{table}"] = [tuple(cursor.fetchone())]
+        cursor.execute(f'SELECT app, name FROM "{schema_name}".django_migrations')
+        signature["migrations"] = sorted(cursor.fetchall())
+    return signature
+
+
+def test_cloned_schema_equals_migrated_schema(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    cloned, migrated = _ref("cloned"), _ref("migrated")
+    with public_context():
+        assert schema_provision(tenant=cloned) == ProvisioningPath.TEMPLATE
+        monkeypatch.setattr(TEMPLATE, "sql", lambda: None)
+        assert schema_provision(tenant=migrated) == ProvisioningPath.MIGRATE
+        assert schema_signature(cloned.schema_name) == schema_signature(migrated.schema_name)
+
+
+def test_cloned_schema_is_usable(db: None) -> None:
+    tenant = _ref("usable")
+    with public_context():
+        schema_provision(tenant=tenant)
+    with tenant_context(tenant):
+        from shared_apps.accounts.models import User
+        from tenant_apps.workspace.selectors import workspace_settings_get
+
+        User.objects.create_user("first@usable.test", "pw-1234567890")
+        User.objects.create_user("second@usable.test", "pw-1234567890")
+        ids = sorted(User.objects.values_list("id", flat=True))
+        assert ids == [1, 2]  # identity sequences start fresh, not at the template's values
+        assert workspace_settings_get().timezone == "UTC"
+
+
+def test_stale_template_falls_back_to_migrations_with_a_warning(
+    db: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: migrations on disk that the stored template does not match
+    TEMPLATE.forget()
+    monkeypatch.setattr(provisioning, "tenant_migration_state", lambda: "0" * 64)
+    try:
+        with public_context():
+            path = schema_provision(tenant=_ref("stale"))
+    finally:
+        TEMPLATE.forget()
+    assert path == ProvisioningPath.MIGRATE
+    assert "Run `manage.py tenants template`" in caplog.text
