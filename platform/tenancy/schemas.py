@@ -8,7 +8,6 @@ from django.db import connection
 
 from tenancy.context import PUBLIC_SCHEMA, TENANT_SCHEMA_PATTERN
 
-
 # Where new tenants' schema is prepared; never a tenant, never routed.
 TEMPLATE_SCHEMA = "t_template"
 
