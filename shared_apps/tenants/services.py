@@ -58,7 +58,7 @@ def tenant_create(
         validate_email(owner_email)
     except ValidationError:
         raise OwnerEmailInvalidError(
-            f"'{owner_email}' is not a valid e-mail address.", field="owner_email"
+            f"'{owner_email}' is not a valid e-mail address.", field="email"
         ) from None
     try:
         password_validation.validate_password(owner_password, User(email=owner_email))

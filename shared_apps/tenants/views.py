@@ -1,9 +1,36 @@
-"""The public site on the root host."""
+"""The public site on the root host: landing and signup pages."""
 
 from __future__ import annotations
 
-from django.views.generic import TemplateView
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseRedirect
+from django.views.generic import FormView, TemplateView
+
+from core.errors import AppError
+from core.http import request_port
+from shared_apps.tenants.forms import SignupForm
+from shared_apps.tenants.signup import signup_complete
 
 
 class LandingView(TemplateView):
     template_name = "tenants/landing.html"
+
+
+class SignupView(FormView):
+    template_name = "tenants/signup.html"
+    form_class = SignupForm
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        return super().get_context_data(root_domain=settings.ROOT_DOMAIN, **kwargs)
+
+    def form_valid(self, form: SignupForm) -> HttpResponse:
+        try:
+            result = signup_complete(
+                **form.cleaned_data,
+                scheme=self.request.scheme or "http",
+                port=request_port(self.request),
+            )
+        except AppError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.detail)
+            return self.form_invalid(form)
+        return HttpResponseRedirect(result.handoff_url)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views import View
 from django.views.generic import TemplateView
 
+from shared_apps.accounts.errors import HandoffInvalidError
+from shared_apps.accounts.handoff import handoff_redeem
 from tenant_apps.workspace.selectors import workspace_settings_get
 
 
@@ -16,6 +23,19 @@ class LoginView(auth_views.LoginView):
 
 class LogoutView(auth_views.LogoutView):
     pass
+
+
+class HandoffView(View):
+    """Sign in the owner who just created this workspace on the root host."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            user = handoff_redeem(request.GET.get("token", ""))
+        except HandoffInvalidError as error:
+            context = {"form": AuthenticationForm(request), "next": "/", "notice": error.detail}
+            return render(request, "workspace/login.html", context, status=400)
+        login(request, user, backend="shared_apps.accounts.backends.EmailBackend")
+        return redirect("workspace:home")
 
 
 class HomeView(LoginRequiredMixin, TemplateView):

@@ -195,6 +195,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Client IPs for throttling: X-Forwarded-For only behind this many trusted proxies.
+    "NUM_PROXIES": ENV.TRUSTED_PROXY_COUNT,
+    "DEFAULT_THROTTLE_RATES": {"signup": "20/hour"},
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Tenant platform API", "VERSION": "1"}
 
