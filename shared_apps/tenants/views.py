@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.views.generic import FormView, TemplateView
 
 from core.errors import AppError
@@ -22,6 +25,13 @@ class SignupView(FormView):
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         return super().get_context_data(root_domain=settings.ROOT_DOMAIN, **kwargs)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = super().dispatch(request, *args, **kwargs)
+        # The form's answer redirects to the new workspace's host; CSP's form-action
+        # covers redirects too, so this page allows the tenants' hosts as targets.
+        response._csp_update = {"form-action": [f"*.{settings.ROOT_DOMAIN}:*"]}  # type: ignore[attr-defined]
+        return response
 
     def form_valid(self, form: SignupForm) -> HttpResponse:
         try:

@@ -285,3 +285,10 @@ def test_two_concurrent_signups_for_one_subdomain_one_wins(db: None) -> None:
             assert Tenant.objects.filter(subdomain="photo-finish").count() == 1
     finally:
         _purge("photo-finish")
+
+
+def test_signup_page_may_redirect_its_form_to_tenant_hosts(root: Client) -> None:
+    # CSP form-action also governs the redirect that follows a submit
+    policy = root.get("/signup/")["Content-Security-Policy"]
+    assert "form-action 'self' *.localhost:*" in policy
+    assert "form-action 'self';" in root.get("/")["Content-Security-Policy"] + ";"
