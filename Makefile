@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast migrate fmt lint lock services-up services-down services-reset bench shell
+.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning shell
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -58,6 +58,9 @@ lock: $(STAMP)
 
 bench: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/requests.py
+
+bench-provisioning: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/provisioning.py
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth import authenticate
 from django.db import IntegrityError
@@ -26,3 +28,14 @@ def test_sign_in_matches_email_case_insensitively(in_tenant_a: Tenant) -> None:
     assert user is not None
     assert user.email == "carol@example.test"
     assert authenticate(username="carol@example.test", password="wrong") is None
+
+
+def test_passwords_are_hashed_with_owasp_argon2id(settings: Any) -> None:
+    from django.contrib.auth.hashers import identify_hasher, make_password
+
+    from config.settings import base
+
+    settings.PASSWORD_HASHERS = base.PASSWORD_HASHERS  # production's, not the tests' fast one
+    encoded = make_password("correct horse battery staple")
+    assert encoded.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert identify_hasher(encoded).verify("correct horse battery staple", encoded)

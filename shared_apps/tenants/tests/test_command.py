@@ -236,3 +236,14 @@ def test_failure_at_any_step_leaves_no_tenant_domain_or_schema(
         assert not Domain.objects.filter(domain="doomed.localhost").exists()
         assert created_schemas
         assert not schema_exists(created_schemas[0])
+
+
+def test_unreachable_database_is_one_line_not_a_traceback(
+    manage_cli: Callable[..., CliResult],
+) -> None:
+    result = manage_cli(
+        "tenants", "list", env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nowhere"}
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Database error: connection failed")
+    assert len(result.stderr.strip().splitlines()) == 1
