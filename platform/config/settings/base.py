@@ -23,6 +23,7 @@ ASGI_APPLICATION = "config.asgi.application"
 # Public schema: tenants, domains, platform staff. Apps in both lists exist in both.
 SHARED_APPS = [
     "django_tenants",
+    "tenancy",
     "shared_apps.tenants",
     "shared_apps.accounts",
     "django.contrib.contenttypes",
@@ -55,7 +56,8 @@ TENANT_ROUTE_RECHECK_SECONDS = ENV.TENANT_ROUTE_RECHECK_SECONDS
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 
 MIDDLEWARE = [
-    "tenancy.middleware.TenantRoutingMiddleware",  # first: everything below runs in a tenant
+    "core.request_context.RequestIdMiddleware",  # first: even a 404 for an unknown host has one
+    "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -235,10 +237,17 @@ DEFAULT_FROM_EMAIL = f"no-reply@{ROOT_DOMAIN}"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"tenant": {"()": "tenancy.logging.TenantLogFilter"}},
-    "formatters": {"json": {"()": "tenancy.logging.JsonLineFormatter"}},
+    "filters": {
+        "tenant": {"()": "tenancy.logging.TenantLogFilter"},
+        "request": {"()": "core.logging.RequestLogFilter"},
+    },
+    "formatters": {"json": {"()": "core.logging.JsonLineFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["tenant"], "formatter": "json"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["tenant", "request"],
+            "formatter": "json",
+        }
     },
     "root": {"handlers": ["console"], "level": ENV.LOG_LEVEL},
     "loggers": {

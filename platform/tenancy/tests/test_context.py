@@ -22,7 +22,6 @@ from tenancy import (
     require_tenant,
     tenant_context,
 )
-from tenancy.cache import tenant_key
 from tenancy.db import tenant_connection
 from tenancy.schemas import quote, schema_name_for
 from tenant_apps.workspace.models import WorkspaceSettings
@@ -164,13 +163,3 @@ def test_schema_names_come_only_from_the_platform_pattern() -> None:
             TenantRef(
                 id=uuid.uuid4(), schema_name=hostile, subdomain="x", name="x", status="active"
             )
-
-
-def test_cache_keys_carry_the_active_tenant(tenant_a: Tenant, tenant_b: Tenant) -> None:
-    with tenant_context(tenant_a):
-        key_a = tenant_key("dashboard", "tc", 1)
-    with tenant_context(tenant_b):
-        key_b = tenant_key("dashboard", "tc", 1)
-    assert key_a == f"tc:{tenant_a.schema_name}:1:dashboard"
-    assert key_b == f"tc:{tenant_b.schema_name}:1:dashboard"
-    assert tenant_key("dashboard", "tc", 1) == "tc:public:1:dashboard"

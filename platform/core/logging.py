@@ -1,0 +1,38 @@
+"""Every log line is one JSON object carrying tenant, request id and user id."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from core.request_context import current_request_id, current_user_id
+
+# Attributes every LogRecord has; anything else was passed with `extra=` and is a field.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_CONTEXT = ("tenant", "request_id", "user_id")
+
+
+class RequestLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        record.user_id = current_user_id()
+        return True
+
+
+class JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in _CONTEXT:
+            entry[key] = getattr(record, key, None)
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in _CONTEXT and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
