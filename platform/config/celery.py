@@ -1,4 +1,7 @@
-"""The Celery application: worker and beat load it with `-A config`."""
+"""The Celery application: worker and beat load it with `-A config`.
+
+Every task is a TenantTask unless it says otherwise (see tenancy.tasks).
+"""
 
 import os
 
@@ -6,6 +9,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-app = Celery("platform")
+app = Celery("platform", task_cls="tenancy.tasks:TenantTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -41,6 +41,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "shared_apps.accounts",
     "tenant_apps.workspace",
+    "tenant_apps.projects",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -159,9 +160,48 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A Redis broker redelivers a message still unacknowledged after the visibility timeout:
+# keep it well above the hard time limit, so a running task is never delivered twice.
+CELERY_TASK_TIME_LIMIT = 30 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic work per tenant: one dispatcher queues the task once in every active tenant.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "refresh-project-dashboards": {
+        "task": "tenants.fan_out",
+        "schedule": 15 * 60,
+        "kwargs": {"task_name": "projects.dashboard_refresh"},
+    },
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
+
+# MEDIA ---------------------------------------------------------------------------------
+# Every tenant's files live under tenants/<tenant id>/ (tenancy.storage); never public.
+MEDIA_ROOT = ENV.MEDIA_ROOT
+MEDIA_URL = "/media/"  # unused: files are served through signed, short-lived URLs only
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if ENV.S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "tenancy.storage.TenantS3Storage",
+        "OPTIONS": {
+            "bucket_name": ENV.S3_BUCKET,
+            "endpoint_url": ENV.S3_ENDPOINT_URL,
+            "region_name": ENV.S3_REGION,
+            "access_key": ENV.S3_ACCESS_KEY_ID,
+            "secret_key": (
+                ENV.S3_SECRET_ACCESS_KEY.get_secret_value() if ENV.S3_SECRET_ACCESS_KEY else None
+            ),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
 
 # TEMPLATES AND STATIC FILES ------------------------------------------------------------
 TEMPLATES = [

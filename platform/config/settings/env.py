@@ -58,6 +58,17 @@ class PlatformEnv(BaseSettings):
     EMAIL_URL: str = Field(
         default="console://", description="console:// or smtp://user:pass@host:port"
     )
+    MEDIA_ROOT: Path = Field(
+        default=BASE_DIR / ".devdata" / "media",
+        description="a directory for uploaded files when no S3 bucket is configured",
+    )
+    S3_BUCKET: str | None = Field(default=None, description="an S3 bucket name; enables S3 media")
+    S3_ENDPOINT_URL: str | None = Field(
+        default=None, description="an http(s):// URL of an S3-compatible endpoint"
+    )
+    S3_REGION: str = Field(default="us-east-1", description="an AWS region name")
+    S3_ACCESS_KEY_ID: str | None = Field(default=None, description="an access key id")
+    S3_SECRET_ACCESS_KEY: SecretStr | None = Field(default=None, description="a secret key")
 
     @field_validator("DATABASE_URL")
     @classmethod

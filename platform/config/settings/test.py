@@ -9,6 +9,8 @@ ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
 # Hashing is not what most tests are about; the Argon2 setting is tested on its own.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"signup": "1000/minute"}}  # noqa: F405
+# The test session's worker listens on its own Redis database, away from `make run`'s.
+CELERY_BROKER_URL = ENV.redis(2)  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
 CACHES["platform"]["KEY_PREFIX"] = "test-pc"  # noqa: F405

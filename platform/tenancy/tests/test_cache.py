@@ -23,7 +23,9 @@ def test_same_key_in_two_tenants_holds_two_values(tenant_a: Tenant, tenant_b: Te
         assert cache.get("dashboard:open-tasks") is None
 
 
-def test_invalidating_one_tenant_leaves_the_other_intact(tenant_a: Tenant, tenant_b: Tenant) -> None:
+def test_invalidating_one_tenant_leaves_the_other_intact(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
     for tenant, value in ((tenant_a, "a"), (tenant_b, "b")):
         with tenant_context(tenant):
             cache.set_many({"one": value, "two": value})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -24,6 +25,14 @@ def _ref(subdomain: str) -> TenantRef:
     )
 
 
+def _deparsed(value: object, schema_name: str) -> str:
+    """Text of a catalog value, schema name removed and casts and parentheses dropped: pg_dump
+    re-parses CHECK expressions into an equivalent form that PostgreSQL prints differently."""
+    text = str(value).replace(schema_name, "<schema>")
+    text = re.sub(r"::[a-z ]+(\[\])?", "", text)
+    return re.sub(r"[()]", "", text)
+
+
 def schema_signature(schema_name: str) -> dict[str, list[tuple[object, ...]]]:
     """Tables, columns, indexes, constraints, sequences and seeded rows, schema name removed."""
     queries = {
@@ -43,10 +52,7 @@ def schema_signature(schema_name: str) -> dict[str, list[tuple[object, ...]]]:
     with connection.cursor() as cursor:
         for name, sql in queries.items():
             cursor.execute(sql, {"s": schema_name})
-            rows = [
-                tuple(str(v).replace(schema_name, "<schema>") for v in row)
-                for row in cursor.fetchall()
-            ]
+            rows = [tuple(_deparsed(v, schema_name) for v in row) for row in cursor.fetchall()]
             signature[name] = sorted(rows)
         for table in ("django_migrations", "django_content_type", "auth_permission"):
             cursor.execute(f'SELECT count(*) FROM "{schema_name}"."{table}"')

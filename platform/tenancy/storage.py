@@ -1,0 +1,85 @@
+"""Media files under a per-tenant prefix: `tenants/<tenant id>/<name>`.
+
+Names stored in the database are relative (`attachments/ab12/report.pdf`); the storage
+adds the active tenant's prefix at every access. A name copied from one tenant resolves
+inside another tenant's prefix there, and is simply not found: isolation by construction.
+With no tenant active, every access raises (NoActiveTenantError).
+
+Private files are never served by a public URL: `tenant_file_url` returns a short-lived
+signed URL (S3 presigned, or a signed link to `files-serve` on the local filesystem), to
+be handed out only after the caller's permission check.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core import signing
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.urls import reverse
+from storages.backends.s3 import S3Storage
+
+from tenancy.context import require_tenant
+
+SALT = "tenancy.files"
+
+
+def tenant_prefix() -> str:
+    return f"tenants/{require_tenant().id}"
+
+
+class TenantS3Storage(S3Storage):  # type: ignore[misc]
+    """django-storages' S3 backend whose location is the active tenant's prefix."""
+
+    @property
+    def location(self) -> str:
+        base = self.__dict__.get("_base_location")
+        if base is None:  # during __init__: let the base class assign the configured value
+            raise AttributeError("location")
+        base = base.strip("/")
+        return f"{base}/{tenant_prefix()}" if base else tenant_prefix()
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self._base_location = value or ""
+
+
+class TenantFileSystemStorage(FileSystemStorage):
+    """Local files under MEDIA_ROOT/tenants/<tenant id>/ (the embedded default)."""
+
+    @property  # type: ignore[override]
+    def location(self) -> str:
+        return os.path.abspath(os.path.join(self.base_location, tenant_prefix()))
+
+    @property  # type: ignore[override]
+    def base_url(self) -> str:
+        raise NotImplementedError("tenant files have no public URL; use tenant_file_url()")
+
+
+def tenant_file_url(name: str, *, expires_in: int = 60, filename: str | None = None) -> str:
+    """Return a URL that serves the active tenant's file `name` for `expires_in` seconds."""
+    storage = getattr(default_storage, "_wrapped", default_storage)
+    if isinstance(storage, TenantS3Storage):
+        params: dict[str, Any] = {}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        return str(storage.url(name, parameters=params or None, expire=expires_in))
+    token = signing.dumps(
+        {"t": str(require_tenant().id), "n": name, "f": filename, "e": expires_in}, salt=SALT
+    )
+    return reverse("files-serve", args=[token])
+
+
+def tenant_file_token_load(token: str) -> tuple[str, str | None]:
+    """Return (name, download filename) of a local signed link for the active tenant.
+
+    Raises:
+        signing.BadSignature: forged, expired, or issued in another tenant.
+    """
+    payload = signing.loads(token, salt=SALT, max_age=3600)
+    # The link's own lifetime, checked again with the stricter value it was issued with.
+    signing.loads(token, salt=SALT, max_age=int(payload["e"]))
+    if payload["t"] != str(require_tenant().id):
+        raise signing.BadSignature("issued in another tenant")
+    return str(payload["n"]), payload.get("f")

@@ -1,0 +1,104 @@
+"""The tenant (and request id) travel with every Celery task.
+
+On publish, `TenantTask` adds message headers naming the active tenant and the request id.
+In the worker it enters that tenant before the task body and leaves it after, even when
+the body raises (the worker then returns to the public schema). A message that needs a
+tenant and arrives without one (sent by name, by beat, or by another service) is refused,
+never run against the public schema. Tasks of a suspended or archived tenant are skipped.
+
+tenant-schemas-celery does the schema switch on the connection only: the cache namespace,
+storage prefix and log fields here follow tenancy's ContextVar, and a message without a
+schema header runs in public there. Hence this small class instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from celery import Task
+from celery.exceptions import Reject
+from django.db import transaction
+
+from core.request_context import current_request_id, request_id_context
+from tenancy.context import TenantRef, current_tenant, public_context, tenant_context
+
+logger = logging.getLogger(__name__)
+
+TENANT_HEADER = "tenant_id"
+REQUEST_HEADER = "request_id"
+
+
+def outgoing_headers() -> dict[str, str]:
+    """Headers for a message published now: the active tenant and request id, if any."""
+    headers: dict[str, str] = {}
+    tenant = current_tenant()
+    if tenant is not None:
+        headers[TENANT_HEADER] = str(tenant.id)
+    request_id = current_request_id()
+    if request_id:
+        headers[REQUEST_HEADER] = request_id
+    return headers
+
+
+def _incoming(task: Task, name: str) -> str | None:
+    # Depending on the broker, custom headers are merged into the request or kept apart.
+    headers = getattr(task.request, "headers", None) or {}
+    value = headers.get(name) or getattr(task.request, name, None)
+    return str(value) if value else None
+
+
+def _load_tenant(tenant_id: str) -> TenantRef | None:
+    from shared_apps.tenants.models import Tenant
+
+    with public_context():
+        tenant = Tenant.objects.filter(pk=UUID(tenant_id)).first()
+    if tenant is None or not tenant.is_active:
+        return None
+    return TenantRef.of(tenant)
+
+
+class TenantTask(Task):  # type: ignore[misc]
+    """A task that runs inside the tenant that queued it."""
+
+    abstract = True
+    requires_tenant = True
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        headers = {**outgoing_headers(), **(options.pop("headers", None) or {})}
+        if self.requires_tenant and TENANT_HEADER not in headers:
+            raise RuntimeError(f"{self.name} needs a tenant; queue it inside tenant_context()")
+        return super().apply_async(args, kwargs, headers=headers, **options)
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        # Capture the tenant now: by commit time the caller may have left its context.
+        headers = outgoing_headers()
+        send: Callable[[], Any] = lambda: self.apply_async(args, kwargs, headers=headers)  # noqa: E731
+        transaction.on_commit(send)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.request.called_directly:
+            return super().__call__(*args, **kwargs)  # a plain call runs where the caller is
+        with request_id_context(_incoming(self, REQUEST_HEADER)):
+            tenant_id = _incoming(self, TENANT_HEADER)
+            if tenant_id is None:
+                if self.requires_tenant:
+                    logger.error("task refused: no tenant", extra={"task": self.name})
+                    raise Reject(f"{self.name} arrived without a tenant", requeue=False)
+                with public_context():
+                    return super().__call__(*args, **kwargs)
+            tenant = _load_tenant(tenant_id)
+            if tenant is None:
+                logger.info("task skipped: tenant not active", extra={"task": self.name})
+                return None
+            with tenant_context(tenant):
+                return super().__call__(*args, **kwargs)
+
+
+class PlatformTask(TenantTask):
+    """A task for the whole platform (fan-out, billing): runs on the public schema."""
+
+    abstract = True
+    requires_tenant = False

@@ -1,0 +1,25 @@
+from core.errors import AppError
+
+
+class ProjectNotFoundError(AppError):
+    code, status, title = "project_not_found", 404, "Project not found"
+
+
+class TaskNotFoundError(AppError):
+    code, status, title = "task_not_found", 404, "Task not found"
+
+
+class AttachmentTooLargeError(AppError):
+    code, status, title = "attachment_too_large", 400, "File is too large"
+
+
+class ProjectArchivedError(AppError):
+    code, status, title = "project_archived", 409, "Project is archived"
+
+
+class AssigneeInvalidError(AppError):
+    code, status, title = "assignee_invalid", 400, "Assignee is not a member"
+
+
+class StorageUnavailableError(Exception):
+    """The file store did not answer; worth a retry."""

@@ -1,0 +1,66 @@
+"""Reads of projects. 'Missing' and 'not yours' raise the same error."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
+
+from shared_apps.accounts.models import User
+from tenant_apps.projects import policy
+from tenant_apps.projects.errors import ProjectNotFoundError, TaskNotFoundError
+from tenant_apps.projects.models import Project, Task
+
+DASHBOARD_KEY = "projects:dashboard:open-tasks"
+DASHBOARD_TTL = 600
+
+
+def project_list(*, actor: User) -> QuerySet[Project]:
+    """Projects with their open task counts, in one query."""
+    policy.require(actor, "project.view")
+    return Project.objects.annotate(
+        open_tasks=Count("tasks", filter=~Q(tasks__status=Task.Status.DONE))
+    ).order_by("status", "name")
+
+
+def project_get(*, actor: User, project_id: int) -> Project:
+    policy.require(actor, "project.view")
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise ProjectNotFoundError("There is no such project in this workspace.")
+    return project
+
+
+def task_list_for_project(*, project: Project) -> QuerySet[Task]:
+    return project.tasks.select_related("assignee")
+
+
+def task_get(*, actor: User, project: Project, task_id: int) -> Task:
+    policy.require(actor, "task.view")
+    task = project.tasks.filter(pk=task_id).first()
+    if task is None:
+        raise TaskNotFoundError("There is no such task in this project.")
+    return task
+
+
+def member_list() -> QuerySet[User]:
+    return User.objects.filter(is_active=True).order_by("email")
+
+
+def dashboard_open_tasks() -> dict[str, int]:
+    """Open tasks per active project, cached in this tenant's namespace until a task changes."""
+    figures = cache.get(DASHBOARD_KEY)
+    if figures is None:
+        figures = dashboard_compute()
+        cache.set(DASHBOARD_KEY, figures, DASHBOARD_TTL)
+    return dict(figures)
+
+
+def dashboard_compute() -> dict[str, int]:
+    rows = (
+        Task.objects.filter(project__status=Project.Status.ACTIVE)
+        .exclude(status=Task.Status.DONE)
+        .values_list("project__name")
+        .annotate(open_tasks=Count("id"))
+        .order_by("project__name")
+    )
+    return {name: count for name, count in rows}

@@ -1,0 +1,193 @@
+"""Project pages for signed-in members of the workspace: parse, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.views import View
+
+from core.errors import AppError, NotFoundError
+from tenancy.storage import tenant_file_url
+from tenant_apps.projects import selectors, services
+from tenant_apps.projects.forms import AttachmentForm, ProjectForm, TaskForm
+from tenant_apps.projects.models import Project
+
+DOWNLOAD_URL_SECONDS = 60
+
+
+def _members() -> list[tuple[int, str]]:
+    return [(user.pk, user.email) for user in selectors.member_list()]
+
+
+class ProjectView(LoginRequiredMixin, View):
+    """Resolves the project in the URL for the signed-in member, or answers 404."""
+
+    def project(self, project_id: int) -> Project:
+        try:
+            return selectors.project_get(actor=self.request.user, project_id=project_id)  # type: ignore[arg-type]
+        except NotFoundError as error:
+            raise Http404(error.detail) from None
+
+
+class ProjectListView(LoginRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        context = {
+            "projects": selectors.project_list(actor=request.user),  # type: ignore[arg-type]
+            "dashboard": selectors.dashboard_open_tasks(),
+        }
+        return render(request, "projects/project_list.html", context)
+
+
+class ProjectCreateView(LoginRequiredMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "projects/project_form.html", {"form": ProjectForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ProjectForm(request.POST)
+        if form.is_valid():
+            try:
+                project = services.project_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            except AppError as error:
+                form.add_error(error.field, error.detail)
+            else:
+                return redirect("projects:detail", project_id=project.pk)
+        return render(request, "projects/project_form.html", {"form": form}, status=400)
+
+
+class ProjectUpdateView(ProjectView):
+    def get(self, request: HttpRequest, project_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        form = ProjectForm(initial={"name": project.name, "description": project.description})
+        return render(request, "projects/project_form.html", {"form": form, "project": project})
+
+    def post(self, request: HttpRequest, project_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        form = ProjectForm(request.POST)
+        if form.is_valid():
+            services.project_update(actor=request.user, project=project, **form.cleaned_data)  # type: ignore[arg-type]
+            return redirect("projects:detail", project_id=project.pk)
+        context = {"form": form, "project": project}
+        return render(request, "projects/project_form.html", context, status=400)
+
+
+class ProjectDetailView(ProjectView):
+    def get(self, request: HttpRequest, project_id: int) -> HttpResponse:
+        return self.render_detail(request, self.project(project_id))
+
+    def render_detail(
+        self, request: HttpRequest, project: Project, status: int = 200, **forms: Any
+    ) -> HttpResponse:
+        context = {
+            "project": project,
+            "tasks": selectors.task_list_for_project(project=project),
+            "attachments": project.attachments.all(),
+            "exports": project.exports.all()[:5],
+            "task_form": forms.get("task_form") or TaskForm(members=_members()),
+            "attachment_form": forms.get("attachment_form") or AttachmentForm(),
+        }
+        return render(request, "projects/project_detail.html", context, status=status)
+
+
+class TaskCreateView(ProjectDetailView):
+    def post(self, request: HttpRequest, project_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        form = TaskForm(request.POST, members=_members())
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.task_create(
+                    actor=request.user, project=project, title=data["title"],  # type: ignore[arg-type]
+                    assignee_id=data["assignee"], due_date=data["due_date"],
+                )  # fmt: skip
+            except AppError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.detail)
+            else:
+                return redirect("projects:detail", project_id=project.pk)
+        return self.render_detail(request, project, status=400, task_form=form)
+
+
+class TaskUpdateView(ProjectView):
+    def get(self, request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        task = self._task(project, task_id)
+        form = TaskForm(
+            members=_members(),
+            initial={"title": task.title, "status": task.status,
+                     "assignee": task.assignee_id, "due_date": task.due_date},
+        )  # fmt: skip
+        context = {"form": form, "project": project, "task": task}
+        return render(request, "projects/task_form.html", context)
+
+    def post(self, request: HttpRequest, project_id: int, task_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        task = self._task(project, task_id)
+        form = TaskForm(request.POST, members=_members())
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.task_update(
+                    actor=request.user, task=task, title=data["title"], status=data["status"],  # type: ignore[arg-type]
+                    assignee_id=data["assignee"], due_date=data["due_date"],
+                )  # fmt: skip
+            except AppError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.detail)
+            else:
+                return redirect("projects:detail", project_id=project.pk)
+        context = {"form": form, "project": project, "task": task}
+        return render(request, "projects/task_form.html", context, status=400)
+
+    def _task(self, project: Project, task_id: int) -> Any:
+        try:
+            return selectors.task_get(actor=self.request.user, project=project, task_id=task_id)  # type: ignore[arg-type]
+        except NotFoundError as error:
+            raise Http404(error.detail) from None
+
+
+class AttachmentUploadView(ProjectDetailView):
+    def post(self, request: HttpRequest, project_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        form = AttachmentForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.attachment_upload(
+                    actor=request.user,
+                    project=project,
+                    upload=form.cleaned_data["file"],  # type: ignore[arg-type]
+                )
+            except AppError as error:
+                form.add_error("file", error.detail)
+            else:
+                return redirect("projects:detail", project_id=project.pk)
+        return self.render_detail(request, project, status=400, attachment_form=form)
+
+
+class AttachmentDownloadView(ProjectView):
+    def get(self, request: HttpRequest, project_id: int, attachment_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        attachment = project.attachments.filter(pk=attachment_id).first()
+        if attachment is None:
+            raise Http404("There is no such file in this project.")
+        url = tenant_file_url(
+            attachment.file.name, expires_in=DOWNLOAD_URL_SECONDS, filename=attachment.original_name
+        )
+        return HttpResponseRedirect(url)
+
+
+class ExportCreateView(ProjectView):
+    def post(self, request: HttpRequest, project_id: int) -> HttpResponse:
+        services.export_request(actor=request.user, project=self.project(project_id))  # type: ignore[arg-type]
+        return redirect("projects:detail", project_id=project_id)
+
+
+class ExportDownloadView(ProjectView):
+    def get(self, request: HttpRequest, project_id: int, export_id: int) -> HttpResponse:
+        project = self.project(project_id)
+        export = project.exports.filter(pk=export_id).first()
+        if export is None or not export.is_ready:
+            raise Http404("This export is not ready.")
+        filename = export.file.name.rsplit("/", 1)[-1]
+        url = tenant_file_url(export.file.name, expires_in=DOWNLOAD_URL_SECONDS, filename=filename)
+        return HttpResponseRedirect(url)
