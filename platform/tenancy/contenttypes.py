@@ -19,7 +19,7 @@ from tenancy.context import PUBLIC_SCHEMA, active_schema
 def _schema() -> str:
     from tenancy.db import tenant_connection
 
-    return active_schema() or getattr(tenant_connection(), "schema_name", PUBLIC_SCHEMA)
+    return str(active_schema() or getattr(tenant_connection(), "schema_name", PUBLIC_SCHEMA))
 
 
 class SchemaKeyedCache(dict[Any, Any]):
@@ -39,5 +39,6 @@ class SchemaKeyedCache(dict[Any, Any]):
 
 
 def install_schema_keyed_cache() -> None:
-    if not isinstance(ContentType.objects._cache, SchemaKeyedCache):
-        ContentType.objects._cache = SchemaKeyedCache()
+    manager: Any = ContentType.objects
+    if not isinstance(manager._cache, SchemaKeyedCache):
+        manager._cache = SchemaKeyedCache()

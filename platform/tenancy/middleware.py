@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
+from django.utils.log import log_response
 
 from tenancy.context import public_context, tenant_context
 from tenancy.errors import TenantSchemaMissingError
@@ -18,6 +19,18 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+
+
+def _logged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Log a 4xx/5xx answer while the tenant is still active, so its line names the tenant.
+
+    Django would log it after every middleware has returned, outside any tenant.
+    """
+    if response.status_code >= 400:
+        log_response(
+            "%s: %s", response.reason_phrase, request.path, response=response, request=request
+        )
+    return response
 
 
 class TenantRoutingMiddleware:
@@ -37,7 +50,7 @@ class TenantRoutingMiddleware:
             request.tenant = None  # type: ignore[attr-defined]
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
             with public_context():
-                return self.get_response(request)
+                return _logged(request, self.get_response(request))
 
         tenant = route.tenant
         if tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
@@ -48,7 +61,7 @@ class TenantRoutingMiddleware:
         request.tenant = tenant  # type: ignore[attr-defined]
         request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
         with tenant_context(tenant):
-            return self.get_response(request)
+            return _logged(request, self.get_response(request))
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, TenantSchemaMissingError):

@@ -6,8 +6,8 @@ inside another tenant's prefix there, and is simply not found: isolation by cons
 With no tenant active, every access raises (NoActiveTenantError).
 
 Private files are never served by a public URL: `tenant_file_url` returns a short-lived
-signed URL (S3 presigned, or a signed link to `files-serve` on the local filesystem), to
-be handed out only after the caller's permission check.
+signed link, bound to the tenant's host, to be handed out only after the caller's
+permission check.
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ from storages.backends.s3 import S3Storage
 from tenancy.context import require_tenant
 
 SALT = "tenancy.files"
+# Lifetime of the presigned S3 URL a checked link redirects to: just enough to follow it.
+S3_REDIRECT_SECONDS = 30
 
 
 def tenant_prefix() -> str:
     return f"tenants/{require_tenant().id}"
 
 
-class TenantS3Storage(S3Storage):  # type: ignore[misc]
+class TenantS3Storage(S3Storage):
     """django-storages' S3 backend whose location is the active tenant's prefix."""
 
     @property
@@ -48,27 +50,37 @@ class TenantS3Storage(S3Storage):  # type: ignore[misc]
 class TenantFileSystemStorage(FileSystemStorage):
     """Local files under MEDIA_ROOT/tenants/<tenant id>/ (the embedded default)."""
 
-    @property  # type: ignore[override]
+    @property
     def location(self) -> str:
         return os.path.abspath(os.path.join(self.base_location, tenant_prefix()))
 
-    @property  # type: ignore[override]
+    @property
     def base_url(self) -> str:
         raise NotImplementedError("tenant files have no public URL; use tenant_file_url()")
 
 
 def tenant_file_url(name: str, *, expires_in: int = 60, filename: str | None = None) -> str:
-    """Return a URL that serves the active tenant's file `name` for `expires_in` seconds."""
-    storage = getattr(default_storage, "_wrapped", default_storage)
-    if isinstance(storage, TenantS3Storage):
-        params: dict[str, Any] = {}
-        if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        return str(storage.url(name, parameters=params or None, expire=expires_in))
+    """Return a link that serves the active tenant's file `name` for `expires_in` seconds.
+
+    The link is signed, names its tenant and is only valid on that tenant's host; the
+    view behind it streams a local file or redirects to an S3 URL presigned for
+    S3_REDIRECT_SECONDS. Hand it out only after the caller's permission check.
+    """
     token = signing.dumps(
         {"t": str(require_tenant().id), "n": name, "f": filename, "e": expires_in}, salt=SALT
     )
     return reverse("files-serve", args=[token])
+
+
+def tenant_file_redirect_url(name: str, *, filename: str | None) -> str | None:
+    """Return a presigned S3 URL for the file, or None when files are stored locally."""
+    storage = getattr(default_storage, "_wrapped", default_storage)
+    if not isinstance(storage, TenantS3Storage):
+        return None
+    params: dict[str, Any] = {}
+    if filename:
+        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+    return str(storage.url(name, parameters=params or None, expire=S3_REDIRECT_SECONDS))
 
 
 def tenant_file_token_load(token: str) -> tuple[str, str | None]:

@@ -60,13 +60,13 @@ def _load_tenant(tenant_id: str) -> TenantRef | None:
     return TenantRef.of(tenant)
 
 
-class TenantTask(Task):  # type: ignore[misc]
+class TenantTask(Task):
     """A task that runs inside the tenant that queued it."""
 
     abstract = True
     requires_tenant = True
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:  # type: ignore[override]
         headers = {**outgoing_headers(), **(options.pop("headers", None) or {})}
         if self.requires_tenant and TENANT_HEADER not in headers:
             raise RuntimeError(f"{self.name} needs a tenant; queue it inside tenant_context()")

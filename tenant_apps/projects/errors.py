@@ -1,11 +1,11 @@
-from core.errors import AppError
+from core.errors import AppError, NotFoundError
 
 
-class ProjectNotFoundError(AppError):
+class ProjectNotFoundError(NotFoundError):
     code, status, title = "project_not_found", 404, "Project not found"
 
 
-class TaskNotFoundError(AppError):
+class TaskNotFoundError(NotFoundError):
     code, status, title = "task_not_found", 404, "Task not found"
 
 

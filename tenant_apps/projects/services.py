@@ -129,7 +129,8 @@ def export_request(*, actor: User, project: Project) -> Export:
 
     policy.require(actor, "project.export", project)
     export = Export.objects.create(project=project, requested_by=actor)
-    export_build_task.delay_on_commit(export_id=export.pk)
+    # Celery's stubs predate delay_on_commit; TenantTask captures the tenant at this call.
+    export_build_task.delay_on_commit(export_id=export.pk)  # type: ignore[attr-defined]
     logger.info("export requested", extra={"export_id": export.pk, "project_id": project.pk})
     return export
 

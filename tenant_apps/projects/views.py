@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views import View
 
 from core.errors import AppError, NotFoundError
+from shared_apps.accounts.models import User
 from tenancy.storage import tenant_file_url
 from tenant_apps.projects import selectors, services
 from tenant_apps.projects.forms import AttachmentForm, ProjectForm, TaskForm
@@ -22,26 +23,34 @@ def _members() -> list[tuple[int, str]]:
     return [(user.pk, user.email) for user in selectors.member_list()]
 
 
-class ProjectView(LoginRequiredMixin, View):
+class MemberView(LoginRequiredMixin, View):
+    """A page for signed-in members of the workspace."""
+
+    @property
+    def actor(self) -> User:
+        return cast(User, self.request.user)  # LoginRequiredMixin let only members in
+
+
+class ProjectView(MemberView):
     """Resolves the project in the URL for the signed-in member, or answers 404."""
 
     def project(self, project_id: int) -> Project:
         try:
-            return selectors.project_get(actor=self.request.user, project_id=project_id)  # type: ignore[arg-type]
+            return selectors.project_get(actor=self.actor, project_id=project_id)
         except NotFoundError as error:
             raise Http404(error.detail) from None
 
 
-class ProjectListView(LoginRequiredMixin, View):
+class ProjectListView(MemberView):
     def get(self, request: HttpRequest) -> HttpResponse:
         context = {
-            "projects": selectors.project_list(actor=request.user),  # type: ignore[arg-type]
+            "projects": selectors.project_list(actor=self.actor),
             "dashboard": selectors.dashboard_open_tasks(),
         }
         return render(request, "projects/project_list.html", context)
 
 
-class ProjectCreateView(LoginRequiredMixin, View):
+class ProjectCreateView(MemberView):
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "projects/project_form.html", {"form": ProjectForm()})
 
@@ -49,7 +58,7 @@ class ProjectCreateView(LoginRequiredMixin, View):
         form = ProjectForm(request.POST)
         if form.is_valid():
             try:
-                project = services.project_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+                project = services.project_create(actor=self.actor, **form.cleaned_data)
             except AppError as error:
                 form.add_error(error.field, error.detail)
             else:
@@ -67,7 +76,7 @@ class ProjectUpdateView(ProjectView):
         project = self.project(project_id)
         form = ProjectForm(request.POST)
         if form.is_valid():
-            services.project_update(actor=request.user, project=project, **form.cleaned_data)  # type: ignore[arg-type]
+            services.project_update(actor=self.actor, project=project, **form.cleaned_data)
             return redirect("projects:detail", project_id=project.pk)
         context = {"form": form, "project": project}
         return render(request, "projects/project_form.html", context, status=400)
@@ -99,7 +108,7 @@ class TaskCreateView(ProjectDetailView):
             data = form.cleaned_data
             try:
                 services.task_create(
-                    actor=request.user, project=project, title=data["title"],  # type: ignore[arg-type]
+                    actor=self.actor, project=project, title=data["title"],
                     assignee_id=data["assignee"], due_date=data["due_date"],
                 )  # fmt: skip
             except AppError as error:
@@ -129,7 +138,7 @@ class TaskUpdateView(ProjectView):
             data = form.cleaned_data
             try:
                 services.task_update(
-                    actor=request.user, task=task, title=data["title"], status=data["status"],  # type: ignore[arg-type]
+                    actor=self.actor, task=task, title=data["title"], status=data["status"],
                     assignee_id=data["assignee"], due_date=data["due_date"],
                 )  # fmt: skip
             except AppError as error:
@@ -141,7 +150,7 @@ class TaskUpdateView(ProjectView):
 
     def _task(self, project: Project, task_id: int) -> Any:
         try:
-            return selectors.task_get(actor=self.request.user, project=project, task_id=task_id)  # type: ignore[arg-type]
+            return selectors.task_get(actor=self.actor, project=project, task_id=task_id)
         except NotFoundError as error:
             raise Http404(error.detail) from None
 
@@ -153,9 +162,9 @@ class AttachmentUploadView(ProjectDetailView):
         if form.is_valid():
             try:
                 services.attachment_upload(
-                    actor=request.user,
+                    actor=self.actor,
                     project=project,
-                    upload=form.cleaned_data["file"],  # type: ignore[arg-type]
+                    upload=form.cleaned_data["file"],
                 )
             except AppError as error:
                 form.add_error("file", error.detail)
@@ -178,7 +187,7 @@ class AttachmentDownloadView(ProjectView):
 
 class ExportCreateView(ProjectView):
     def post(self, request: HttpRequest, project_id: int) -> HttpResponse:
-        services.export_request(actor=request.user, project=self.project(project_id))  # type: ignore[arg-type]
+        services.export_request(actor=self.actor, project=self.project(project_id))
         return redirect("projects:detail", project_id=project_id)
 
 

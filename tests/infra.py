@@ -1,0 +1,174 @@
+"""Real services for a test session: an S3-compatible server (moto in server mode) and a
+Celery worker process. Both are started once, on first use, and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test.utils import override_settings
+
+from shared_apps.tenants.models import Tenant
+from tenancy import tenant_context
+from tenancy.db import tenant_connection
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+BUCKET = "tenant-media"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """moto's S3 server over real HTTP, with the platform's bucket."""
+    import boto3
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, 30)
+        env = {
+            "S3_BUCKET": BUCKET,
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "S3_REGION": "us-east-1",
+            "S3_ACCESS_KEY_ID": "test",
+            "S3_SECRET_ACCESS_KEY": "test",
+        }
+        boto3.client(
+            "s3", endpoint_url=env["S3_ENDPOINT_URL"], region_name="us-east-1",
+            aws_access_key_id="test", aws_secret_access_key="test",
+        ).create_bucket(Bucket=BUCKET)  # fmt: skip
+        yield env
+    finally:
+        process.terminate()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_server: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=s3_server["S3_ENDPOINT_URL"], region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def s3_storage(s3_server: dict[str, str]) -> Iterator[None]:
+    """Make the platform's media storage the S3 server for the rest of the session."""
+    options = {
+        "bucket_name": BUCKET,
+        "endpoint_url": s3_server["S3_ENDPOINT_URL"],
+        "region_name": "us-east-1",
+        "access_key": "test",
+        "secret_key": "test",
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": False,
+        "signature_version": "s3v4",
+    }
+    from django.conf import settings
+
+    storages = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tenancy.storage.TenantS3Storage", "OPTIONS": options},
+    }
+    override = override_settings(STORAGES=storages)
+    override.enable()
+    yield
+    override.disable()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_log(
+    session_tenants: Any, s3_server: dict[str, str], django_db_blocker: Any
+) -> Iterator[Path]:
+    """One real worker process (solo pool: tasks run one after another in one process)."""
+    import redis
+    from django.conf import settings
+
+    db = tenant_connection().settings_dict
+    database_url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # the tests' own broker db
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "worker.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+            "--loglevel", "INFO", "-I", "tests.celery_probe", "--without-heartbeat",
+            "--without-mingle", "--without-gossip",
+        ],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={
+            **os.environ, **s3_server, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url, "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
+        },
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the test worker did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def committed(
+    session_tenants: tuple[Tenant, Tenant], django_db_blocker: Any
+) -> Iterator[tuple[Tenant, Tenant]]:
+    """Database access without the test transaction, for work a worker process must see.
+
+    What the test writes is committed; the projects of both session tenants are removed after.
+    """
+    from tenant_apps.projects.models import Project
+
+    with django_db_blocker.unblock():
+        yield session_tenants
+        for tenant in session_tenants:
+            with tenant_context(tenant):
+                Project.objects.all().delete()
+
+
+def wait_for(check: Callable[[], Any], seconds: float = 30, message: str = "") -> Any:
+    """Poll until `check()` returns something truthy; fail with `message` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(message or "condition not met in time")
