@@ -64,3 +64,13 @@ def test_content_types_are_cached_per_tenant(tenant_a: Tenant, tenant_b: Tenant)
         assert ContentType.objects.get_for_id(in_a.pk).model == "user"
     with tenant_context(tenant_b):
         assert ContentType.objects.get_for_model(User).pk == in_b.pk
+
+
+def test_cache_and_broker_use_separate_redis_databases() -> None:
+    from urllib.parse import urlsplit
+
+    from django.conf import settings as django_settings
+
+    broker = urlsplit(django_settings.CELERY_BROKER_URL).path
+    caches = {urlsplit(c["LOCATION"]).path for c in django_settings.CACHES.values()}
+    assert broker not in caches  # cache.clear() (FLUSHDB) can never drop queued tasks
