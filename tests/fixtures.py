@@ -152,3 +152,23 @@ def manage_cli(session_tenants: tuple[Tenant, Tenant]) -> Callable[..., CliResul
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+def sign_in(client: Client, email: str, password: str, *, token: str | None = None) -> Any:
+    """Sign in through the two-factor login flow (password step, then the code if asked)."""
+    response = client.post(
+        "/login/",
+        {"login_view-current_step": "auth", "auth-username": email, "auth-password": password},
+    )
+    if token is not None:
+        response = client.post(
+            "/login/", {"login_view-current_step": "token", "token-otp_token": token}
+        )
+    return response
+
+
+def sign_in_request(ip: str = "192.0.2.10") -> Any:
+    """A request for `authenticate()`: the lockout backend counts attempts per client."""
+    from django.test import RequestFactory
+
+    return RequestFactory().post("/login/", REMOTE_ADDR=ip)

@@ -24,11 +24,11 @@ def test_warm_tenant_request_costs_no_query(
 ) -> None:
     _connection_on_public()
     with django_assert_num_queries(1) as cold:  # one look-up: domain joined with tenant
-        assert client_a.get("/login/").status_code == 200
+        assert client_a.get("/robots.txt").status_code == 200
     assert "tenants_domain" in cold.captured_queries[0]["sql"]
 
     with django_assert_num_queries(0):
-        assert client_a.get("/login/").status_code == 200
+        assert client_a.get("/robots.txt").status_code == 200
 
 
 def test_warm_public_request_costs_no_query(

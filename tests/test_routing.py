@@ -8,7 +8,7 @@ from django.test import Client
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 from tests.factories import TEST_PASSWORD
-from tests.fixtures import TENANT_A
+from tests.fixtures import TENANT_A, sign_in
 
 
 def test_root_host_serves_landing_page(public_client: Client) -> None:
@@ -36,7 +36,7 @@ def test_tenant_home_sends_anonymous_visitor_to_login(client_a: Client) -> None:
 
 
 def test_owner_signs_in_and_sees_home(client_a: Client) -> None:
-    response = client_a.post("/login/", {"username": "OWNER@alpha.test", "password": TEST_PASSWORD})
+    response = sign_in(client_a, "OWNER@alpha.test", TEST_PASSWORD)
     assert response.status_code == 302
     home = client_a.get("/")
     assert home.status_code == 200
@@ -77,7 +77,7 @@ def test_suspended_tenant_shows_suspended_page_not_its_data(
 
 
 def test_session_from_tenant_a_is_anonymous_on_tenant_b(client_a: Client, client_b: Client) -> None:
-    client_a.post("/login/", {"username": TENANT_A.owner_email, "password": TEST_PASSWORD})
+    sign_in(client_a, TENANT_A.owner_email, TEST_PASSWORD)
     cookie = client_a.cookies["sessionid"]
     assert cookie["domain"] == ""  # host-only: the browser never sends it to another host
     assert client_a.get("/").status_code == 200

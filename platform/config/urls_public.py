@@ -1,7 +1,11 @@
-"""URLs of the root host: the public site and platform endpoints."""
+"""URLs of the root host: the public site, signup, platform staff sign-in and admin."""
 
-from django.urls import path
+from django.conf import settings
+from django.urls import include, path
+from two_factor.urls import urlpatterns as two_factor_urls
+from two_factor.views import LoginView
 
+from core.admin_sites import platform_admin_site
 from core.views import health
 from shared_apps.tenants.api.views import SignupApi
 from shared_apps.tenants.views import LandingView, SignupView
@@ -10,5 +14,8 @@ urlpatterns = [
     path("", LandingView.as_view(), name="landing"),
     path("signup/", SignupView.as_view(), name="signup"),
     path("api/v1/signup", SignupApi.as_view(), name="api-signup"),
+    path("login/", LoginView.as_view(), name="login"),
+    path("", include(two_factor_urls)),
+    path(settings.ADMIN_URL, platform_admin_site.urls),
     path("health/", health, name="health"),
 ]

@@ -1,13 +1,20 @@
 """URLs of a tenant's host (`<subdomain>.<ROOT_DOMAIN>`)."""
 
 from django.urls import include, path
+from two_factor.urls import urlpatterns as two_factor_urls
 
+from core.admin_sites import tenant_admin_site
 from core.views import health
 from tenancy.views import files_serve
+from tenant_apps.members.views import InvitationAcceptView
 
 urlpatterns = [
     path("", include("tenant_apps.workspace.urls")),
+    path("", include(two_factor_urls)),
+    path("admin/", tenant_admin_site.urls),
     path("projects/", include("tenant_apps.projects.urls")),
+    path("members/", include("tenant_apps.members.urls")),
+    path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path("files/<str:token>/", files_serve, name="files-serve"),
     path("health/", health, name="health"),
 ]

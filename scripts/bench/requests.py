@@ -1,6 +1,7 @@
 """Requests per second of one worker serving a trivial signed-out tenant page.
 
-Three modes in the same run, on the same database and page (`/login/` of a tenant):
+Three modes in the same run, on the same database and page (a tenant's `/robots.txt`,
+rendered from a template by a TemplateView):
 our tenancy, no tenancy at all, and stock django-tenants `TenantMainMiddleware`. Also the
 SQL statements per warm request of each, and, under ASGI, how many new database sessions
 a burst of requests opens with and without Django's psycopg pool.
@@ -31,7 +32,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 PYTHON = sys.executable
 DB_NAME = "bench_requests"
 HOST = "bench.localhost"
-PAGE = "/login/"
+PAGE = "/robots.txt"
 MODES = ["platform", "none", "stock"]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -167,12 +168,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 client = Client(HTTP_HOST="bench.localhost")
 for _ in range(3):
-    assert client.get("/login/").status_code == 200
+    assert client.get("/robots.txt").status_code == 200
 with CaptureQueriesContext(connection) as cold_ctx:
     pass
 with CaptureQueriesContext(connection) as ctx:
     for _ in range(10):
-        client.get("/login/")
+        client.get("/robots.txt")
 print(json.dumps({"per_request": len(ctx) / 10, "sql": sorted({q["sql"][:60] for q in ctx})}))
 """
 
@@ -290,7 +291,8 @@ def main() -> None:
 Measured {time.strftime("%Y-%m-%d")} on {machine()}; PostgreSQL and Redis on the same machine.
 
 Method: one gunicorn sync worker per mode, all three serving the same tenant's signed-out
-login page (`GET /login/` with `Host: bench.localhost`) from the same database; {client};
+`GET /robots.txt` (`Host: bench.localhost`; a TemplateView) from the same database;
+{client};
 {ROUNDS} rounds of {SECONDS} s, modes interleaved within each round; the table gives the
 median and range. Statements per request: SQL sent to PostgreSQL per warm request, counted
 by Django's query capture in a separate process over 10 requests.

@@ -17,6 +17,10 @@ class TenantNotFoundError(AppError):
     code, status, title = "tenant_not_found", 404, "Tenant not found"
 
 
+class TenantStateError(AppError):
+    code, status, title = "tenant_state_invalid", 409, "Tenant is not in the right state"
+
+
 class OwnerEmailInvalidError(AppError):
     code, status, title = "email_invalid", 400, "E-mail address is not valid"
 

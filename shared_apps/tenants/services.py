@@ -14,11 +14,13 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from shared_apps.accounts.models import User, email_normalize
+from shared_apps.audit.services import audit_record
 from shared_apps.tenants.errors import (
     OwnerEmailInvalidError,
     PasswordRejectedError,
     SubdomainTakenError,
     TenantNameInvalidError,
+    TenantStateError,
 )
 from shared_apps.tenants.models import Domain, Tenant
 from shared_apps.tenants.provisioning import ProvisioningPath, schema_provision
@@ -89,7 +91,9 @@ def _domain_create(*, tenant: Tenant) -> Domain:
 
 def _owner_create(*, tenant: Tenant, email: str, password_hash: str) -> User:
     with tenant_context(tenant):
-        return User.objects.create(email=email, password=password_hash, is_staff=True)
+        return User.objects.create(
+            email=email, password=password_hash, is_staff=True, role=User.Role.OWNER
+        )
 
 
 def _tenant_create(
@@ -120,3 +124,56 @@ def _tenant_create(
         extra={"tenant_id": str(tenant.id), "subdomain": subdomain, "provisioning": path},
     )
     return TenantCreated(tenant=tenant, domain=domain, owner=owner, provisioning=path)
+
+
+def _audited(action: str, tenant: Tenant, actor: str, **detail: object) -> None:
+    audit_record(
+        actor=actor, action=action, outcome="succeeded", tenant_id=tenant.id,
+        subdomain=tenant.subdomain, **detail,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> Tenant:
+    """Stop serving a tenant: its site shows a suspended page, its tasks are skipped.
+
+    Nothing is deleted. Suspending a suspended tenant changes nothing.
+
+    Raises:
+        TenantStateError: the tenant is archived.
+    """
+    with public_context():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if tenant.status == Tenant.Status.SUSPENDED:
+            return tenant
+        if tenant.status != Tenant.Status.ACTIVE:
+            raise TenantStateError(
+                f"'{tenant.subdomain}' is {tenant.status}; only active tenants can be suspended."
+            )
+        tenant.status = Tenant.Status.SUSPENDED
+        tenant.save(update_fields=["status", "updated_at"])
+        _audited("tenant.suspend", tenant, actor, reason=reason)
+    logger.info("tenant suspended", extra={"tenant_id": str(tenant.id)})
+    return tenant
+
+
+@transaction.atomic
+def tenant_resume(*, tenant: Tenant, actor: str) -> Tenant:
+    """Serve a suspended tenant again.
+
+    Raises:
+        TenantStateError: the tenant is not suspended.
+    """
+    with public_context():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if tenant.status == Tenant.Status.ACTIVE:
+            return tenant
+        if tenant.status != Tenant.Status.SUSPENDED:
+            raise TenantStateError(
+                f"'{tenant.subdomain}' is {tenant.status}; only suspended tenants can be resumed."
+            )
+        tenant.status = Tenant.Status.ACTIVE
+        tenant.save(update_fields=["status", "updated_at"])
+        _audited("tenant.resume", tenant, actor)
+    logger.info("tenant resumed", extra={"tenant_id": str(tenant.id)})
+    return tenant

@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import TemplateView
 
 from tenant_apps.workspace import views
 
@@ -9,4 +10,9 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("auth/handoff/", views.HandoffView.as_view(), name="handoff"),
+    path(
+        "robots.txt",
+        TemplateView.as_view(template_name="workspace/robots.txt", content_type="text/plain"),
+        name="robots",
+    ),
 ]

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import TemplateView
+from two_factor.views import LoginView as TwoFactorLoginView
 
 from shared_apps.accounts.errors import HandoffInvalidError
 from shared_apps.accounts.handoff import handoff_redeem
 from tenant_apps.workspace.selectors import workspace_settings_get
 
 
-class LoginView(auth_views.LoginView):
-    template_name = "workspace/login.html"
+class LoginView(TwoFactorLoginView):
+    """Password, then the second factor for those who enrolled one (two-factor flow)."""
+
     redirect_authenticated_user = True
 
 
@@ -32,8 +33,9 @@ class HandoffView(View):
         try:
             user = handoff_redeem(request.GET.get("token", ""))
         except HandoffInvalidError as error:
-            context = {"form": AuthenticationForm(request), "next": "/", "notice": error.detail}
-            return render(request, "workspace/login.html", context, status=400)
+            return render(
+                request, "workspace/handoff_invalid.html", {"notice": error.detail}, status=400
+            )
         login(request, user, backend="shared_apps.accounts.backends.EmailBackend")
         return redirect("workspace:home")
 

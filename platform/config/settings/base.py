@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import django_stubs_ext
+
 from config.settings.env import BASE_DIR, load_env
+
+# Lets the type-checked generics (ModelAdmin[Model], ...) exist at run time too.
+django_stubs_ext.monkeypatch()
 
 ENV = load_env()
 
@@ -13,6 +18,8 @@ ENV = load_env()
 SECRET_KEY = ENV.SECRET_KEY.get_secret_value() if ENV.SECRET_KEY else ""
 DEBUG = ENV.DEBUG
 ROOT_DOMAIN = ENV.ROOT_DOMAIN
+# Path of the platform admin on the root host (prod refuses the guessable default).
+ADMIN_URL = ENV.ADMIN_URL
 # The root host serves the public site; every subdomain of it is a tenant's host.
 ALLOWED_HOSTS = [ROOT_DOMAIN, f".{ROOT_DOMAIN}"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -26,11 +33,19 @@ SHARED_APPS = [
     "tenancy",
     "shared_apps.tenants",
     "shared_apps.accounts",
+    "shared_apps.audit",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
+    "formtools",
+    "axes",
     "rest_framework",
     "drf_spectacular",
 ]
@@ -39,9 +54,16 @@ TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
+    "django.contrib.admin",
+    # Second factors, backup codes and failed sign-ins are per schema, like the users.
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "shared_apps.accounts",
     "tenant_apps.workspace",
     "tenant_apps.projects",
+    "tenant_apps.members",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -64,9 +86,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 # DATABASE ------------------------------------------------------------------------------
@@ -102,7 +126,10 @@ DATABASE_ROUTERS = [
 
 # AUTH ----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["shared_apps.accounts.backends.EmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses locked-out attempts before any check
+    "shared_apps.accounts.backends.EmailBackend",
+]
 # E-mail uniqueness is a case-insensitive constraint (UNIQUE on lower(email)), which
 # the check for a plain unique USERNAME_FIELD cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
@@ -123,6 +150,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# SIGN-IN HARDENING ---------------------------------------------------------------------
+# django-axes: 5 failures for one e-mail from one IP lock that pair out for 15 minutes.
+# Its records live in each tenant's schema, so the count is per tenant as well.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "shared_apps.accounts.lockout.attempted_username"
+AXES_CLIENT_IP_CALLABLE = "shared_apps.accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "shared_apps.accounts.lockout.locked_out"
+AXES_VERBOSE = False
+# Two-factor sign-in (django-two-factor-auth): TOTP apps and backup codes, no SMS.
+TWO_FACTOR_PATCH_ADMIN = False
+OTP_TOTP_ISSUER = "Tenant Platform"
 
 # SESSIONS AND COOKIES ------------------------------------------------------------------
 # Host-only cookies: a session of tenant A must never be sent to tenant B's host.

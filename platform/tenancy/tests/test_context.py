@@ -26,6 +26,7 @@ from tenancy.db import tenant_connection
 from tenancy.schemas import quote, schema_name_for
 from tenant_apps.workspace.models import WorkspaceSettings
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.fixtures import sign_in
 
 
 def test_require_tenant_raises_when_none_is_active() -> None:
@@ -75,9 +76,7 @@ def test_dropped_schema_never_falls_back_to_public_users(db: None) -> None:
         Domain.objects.create(domain="ghost.localhost", tenant=ghost)
 
     # when: someone signs in on the tenant's host with the staff member's credentials
-    response = Client(HTTP_HOST="ghost.localhost").post(
-        "/login/", {"username": "staff@platform.test", "password": TEST_PASSWORD}
-    )
+    response = sign_in(Client(HTTP_HOST="ghost.localhost"), "staff@platform.test", TEST_PASSWORD)
 
     # then: the workspace is unavailable; the public users table was never consulted
     assert response.status_code == 503

@@ -9,6 +9,7 @@ from django.db import IntegrityError
 from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.fixtures import sign_in_request
 
 
 def test_email_is_unique_case_insensitively_by_the_database(in_tenant_a: Tenant) -> None:
@@ -24,10 +25,10 @@ def test_emails_are_stored_lower_case(in_tenant_a: Tenant) -> None:
 
 def test_sign_in_matches_email_case_insensitively(in_tenant_a: Tenant) -> None:
     UserFactory(email="carol@example.test")
-    user = authenticate(username="CAROL@example.test", password=TEST_PASSWORD)
+    user = authenticate(sign_in_request(), username="CAROL@example.test", password=TEST_PASSWORD)
     assert user is not None
     assert user.email == "carol@example.test"
-    assert authenticate(username="carol@example.test", password="wrong") is None
+    assert authenticate(sign_in_request(), username="carol@example.test", password="wrong") is None
 
 
 def test_passwords_are_hashed_with_owasp_argon2id(settings: Any) -> None:

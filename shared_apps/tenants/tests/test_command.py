@@ -16,7 +16,7 @@ from shared_apps.tenants.models import Domain, Tenant
 from tenancy import public_context, tenant_context
 from tenancy.schemas import schema_exists
 from tests.factories import TEST_PASSWORD
-from tests.fixtures import CliResult
+from tests.fixtures import CliResult, sign_in_request
 
 
 def run_tenants(*args: str) -> str:
@@ -57,7 +57,7 @@ def test_create_makes_an_active_tenant_with_its_owner(
         assert Domain.objects.get(tenant=tenant).domain == "acme.localhost"
         assert schema_exists(tenant.schema_name)
     with tenant_context(tenant):
-        owner = authenticate(username="owner@acme.test", password=TEST_PASSWORD)
+        owner = authenticate(sign_in_request(), username="owner@acme.test", password=TEST_PASSWORD)
         assert owner is not None
         assert owner.is_staff
 
@@ -85,7 +85,9 @@ def test_create_with_json_generates_a_password_and_shows_it_once(
     with public_context():
         tenant = Tenant.objects.get(subdomain="globex")
     with tenant_context(tenant):
-        assert authenticate(username="it@globex.test", password=result["generated_password"])
+        assert authenticate(
+            sign_in_request(), username="it@globex.test", password=result["generated_password"]
+        )
     listed = json.loads(run_tenants("list", "--json"))
     assert "generated_password" not in json.dumps(listed)
 

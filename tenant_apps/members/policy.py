@@ -1,0 +1,68 @@
+"""Who may do what inside a workspace: the one place every view, admin and API asks.
+
+Roles: an owner may do everything; an admin runs the workspace but cannot touch owners;
+a member works in projects but does not manage them or the people in the workspace.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from shared_apps.accounts.models import User
+
+Role = User.Role
+
+MEMBER_ACTIONS = frozenset(
+    {
+        "project.view",
+        "project.export",
+        "task.view",
+        "task.create",
+        "task.update",
+        "attachment.view",
+        "attachment.create",
+        "member.view",
+    }
+)
+ADMIN_ACTIONS = MEMBER_ACTIONS | {
+    "project.create",
+    "project.update",
+    "project.archive",
+    "member.invite",
+    "member.change_role",
+    "member.remove",
+    "admin.access",
+}
+OWNER_ACTIONS = ADMIN_ACTIONS | {"owner.manage", "workspace.settings"}
+
+ACTIONS_BY_ROLE = {
+    Role.MEMBER: MEMBER_ACTIONS,
+    Role.ADMIN: ADMIN_ACTIONS,
+    Role.OWNER: OWNER_ACTIONS,
+}
+
+
+def can(actor: User, action: str, target: object | None = None) -> bool:
+    """Whether `actor` may perform `action` (on `target`) in the active workspace."""
+    if not (actor.is_authenticated and actor.is_active):
+        return False
+    if action not in ACTIONS_BY_ROLE.get(Role(actor.role), frozenset()):
+        return False
+    # Only owners act on owners: an admin can neither demote nor remove one.
+    if isinstance(target, User) and target.role == Role.OWNER and action.startswith("member."):
+        return actor.role == Role.OWNER
+    return True
+
+
+def require(actor: User, action: str, target: object | None = None) -> None:
+    """Raise PermissionDenied unless `actor` may perform `action`."""
+    if not can(actor, action, target):
+        raise PermissionDenied(f"not allowed: {action}")
+
+
+def roles_assignable_by(actor: User) -> list[str]:
+    if actor.role == Role.OWNER:
+        return [Role.OWNER, Role.ADMIN, Role.MEMBER]
+    if actor.role == Role.ADMIN:
+        return [Role.ADMIN, Role.MEMBER]
+    return []

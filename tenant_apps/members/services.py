@@ -1,0 +1,163 @@
+"""Changing who belongs to a workspace and what they may do."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib.auth import password_validation
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from shared_apps.accounts.models import User, email_normalize
+from shared_apps.tenants.errors import OwnerEmailInvalidError, PasswordRejectedError
+from tenancy import require_tenant
+from tenant_apps.members import policy
+from tenant_apps.members.errors import (
+    AlreadyMemberError,
+    InvitationInvalidError,
+    LastOwnerError,
+    RoleNotAllowedError,
+)
+from tenant_apps.members.models import Invitation
+
+logger = logging.getLogger(__name__)
+
+INVITATION_SALT = "members.invitation"
+INVITATION_DAYS = 7
+
+
+def _owners_besides(user: User) -> int:
+    return User.objects.filter(role=User.Role.OWNER, is_active=True).exclude(pk=user.pk).count()
+
+
+@transaction.atomic
+def member_role_change(*, actor: User, member: User, role: str) -> User:
+    """Give a member another role.
+
+    Raises:
+        PermissionDenied, RoleNotAllowedError, LastOwnerError.
+    """
+    policy.require(actor, "member.change_role", member)
+    if role not in policy.roles_assignable_by(actor):
+        raise RoleNotAllowedError(f"You cannot make someone {role}.", field="role")
+    # Lock the owners so two demotions at once cannot both pass the check below.
+    list(User.objects.select_for_update().filter(role=User.Role.OWNER))
+    if member.role == User.Role.OWNER and role != User.Role.OWNER and not _owners_besides(member):
+        raise LastOwnerError("The last owner cannot be demoted; make someone else owner first.")
+    member.role = role
+    member.is_staff = role in (User.Role.OWNER, User.Role.ADMIN)
+    member.save(update_fields=["role", "is_staff"])
+    logger.info("member role changed", extra={"member_id": member.pk, "role": role})
+    return member
+
+
+@transaction.atomic
+def member_remove(*, actor: User, member: User) -> None:
+    """Take someone out of the workspace (their account is deactivated, their work stays).
+
+    Raises:
+        PermissionDenied, LastOwnerError.
+    """
+    policy.require(actor, "member.remove", member)
+    list(User.objects.select_for_update().filter(role=User.Role.OWNER))
+    if member.role == User.Role.OWNER and not _owners_besides(member):
+        raise LastOwnerError("The last owner cannot be removed; make someone else owner first.")
+    member.is_active = False
+    member.save(update_fields=["is_active"])
+    logger.info("member removed", extra={"member_id": member.pk})
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.dumps(
+        {"t": str(require_tenant().id), "i": invitation.pk}, salt=INVITATION_SALT, compress=True
+    )
+
+
+@transaction.atomic
+def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Invitation:
+    """Invite someone by e-mail; the link works once, for a week, in this workspace only.
+
+    Raises:
+        PermissionDenied, OwnerEmailInvalidError, AlreadyMemberError, RoleNotAllowedError.
+    """
+    policy.require(actor, "member.invite")
+    email = email_normalize(email)
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise OwnerEmailInvalidError(
+            f"'{email}' is not a valid e-mail address.", field="email"
+        ) from None
+    if role not in policy.roles_assignable_by(actor):
+        raise RoleNotAllowedError(f"You cannot invite someone as {role}.", field="role")
+    if User.objects.filter(email__lower=email, is_active=True).exists():
+        raise AlreadyMemberError(f"{email} is already a member of this workspace.", field="email")
+    invitation = Invitation.objects.create(
+        email=email, role=role, invited_by=actor,
+        expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
+    )  # fmt: skip
+    link = f"{base_url}invitations/accept/?{urlencode({'token': invitation_token(invitation)})}"
+    workspace = require_tenant().name
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"You are invited to {workspace}",
+            message=f"{actor.email} invited you to {workspace}.\n\nJoin here: {link}\n",
+            from_email=None,
+            recipient_list=[email],
+        )
+    )
+    logger.info("invitation sent", extra={"invitation_id": invitation.pk, "role": role})
+    return invitation
+
+
+def invitation_load(token: str) -> Invitation:
+    """Return the open invitation a token names, in the active workspace.
+
+    Raises:
+        InvitationInvalidError: forged, expired, used, or issued by another workspace.
+    """
+    try:
+        payload = signing.loads(token, salt=INVITATION_SALT, max_age=INVITATION_DAYS * 86400)
+    except signing.BadSignature:
+        raise InvitationInvalidError("This invitation link is not valid or has expired.") from None
+    if payload.get("t") != str(require_tenant().id):
+        raise InvitationInvalidError("This invitation link is not valid or has expired.")
+    invitation = Invitation.objects.filter(pk=payload["i"]).first()
+    if invitation is None or invitation.expires_at <= timezone.now():
+        raise InvitationInvalidError("This invitation link is not valid or has expired.")
+    if invitation.accepted_at is not None:
+        raise InvitationInvalidError("This invitation has already been used. Sign in instead.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, password: str, full_name: str = "") -> User:
+    """Create the invited person's account in this workspace; the link is then spent.
+
+    Raises:
+        InvitationInvalidError, PasswordRejectedError, AlreadyMemberError.
+    """
+    invitation = invitation_load(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.accepted_at is not None:  # a double submit raced us
+        raise InvitationInvalidError("This invitation has already been used. Sign in instead.")
+    try:
+        password_validation.validate_password(password, User(email=invitation.email))
+    except ValidationError as error:
+        raise PasswordRejectedError(" ".join(error.messages), field="password") from None
+    if User.objects.filter(email__lower=invitation.email).exists():
+        raise AlreadyMemberError(f"{invitation.email} already has an account here; sign in.")
+    user = User.objects.create_user(
+        invitation.email, password, role=invitation.role, full_name=full_name.strip(),
+        is_staff=invitation.role in (User.Role.OWNER, User.Role.ADMIN),
+    )  # fmt: skip
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    logger.info("invitation accepted", extra={"invitation_id": invitation.pk, "member_id": user.pk})
+    return user
