@@ -7,6 +7,7 @@ query runs in the tenant's schema, and only to its owners and admins.
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -40,6 +41,30 @@ class TenantAdminSite(_SecondFactorRequired):
         from tenant_apps.members import policy
 
         return bool(super().has_permission(request)) and policy.can(request.user, "admin.access")  # type: ignore[arg-type]
+
+
+class PolicyModelAdmin(admin.ModelAdmin):
+    """Tenant admin pages: owners and admins may view and change, as the policy says."""
+
+    def _allowed(self, request: HttpRequest) -> bool:
+        from tenant_apps.members import policy
+
+        return policy.can(request.user, "admin.access")  # type: ignore[arg-type]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self._allowed(request)
+
+    def has_add_permission(self, request: HttpRequest, *args: object) -> bool:
+        return self._allowed(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self._allowed(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self._allowed(request)
 
 
 platform_admin_site = PlatformAdminSite(name="platform_admin")

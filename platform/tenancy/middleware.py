@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.utils.log import log_response
 
-from tenancy.context import public_context, tenant_context
+from tenancy.context import PUBLIC, public_context, tenant_context
 from tenancy.errors import TenantSchemaMissingError
 from tenancy.routing import resolve_host
 
@@ -47,7 +47,8 @@ class TenantRoutingMiddleware:
         route = resolve_host(host)
 
         if route.is_public:
-            request.tenant = None  # type: ignore[attr-defined]
+            # django-tenants' admin templates read request.tenant.schema_name.
+            request.tenant = PUBLIC  # type: ignore[attr-defined]
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF  # type: ignore[attr-defined]
             with public_context():
                 return _logged(request, self.get_response(request))

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_sites import tenant_admin_site
+from core.admin_sites import PolicyModelAdmin, tenant_admin_site
 from tenant_apps.projects.models import Attachment, Export, Project, Task
 
 
@@ -11,7 +11,7 @@ class TaskInline(admin.TabularInline[Task, Project]):
 
 
 @admin.register(Project, site=tenant_admin_site)
-class ProjectAdmin(admin.ModelAdmin[Project]):
+class ProjectAdmin(PolicyModelAdmin):
     list_display = ["name", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["name"]
@@ -19,18 +19,18 @@ class ProjectAdmin(admin.ModelAdmin[Project]):
 
 
 @admin.register(Task, site=tenant_admin_site)
-class TaskAdmin(admin.ModelAdmin[Task]):
+class TaskAdmin(PolicyModelAdmin):
     list_display = ["title", "project", "status", "assignee", "due_date"]
     list_filter = ["status"]
     search_fields = ["title"]
 
 
 @admin.register(Attachment, site=tenant_admin_site)
-class AttachmentAdmin(admin.ModelAdmin[Attachment]):
+class AttachmentAdmin(PolicyModelAdmin):
     list_display = ["original_name", "project", "size", "created_at"]
     readonly_fields = ["file", "size", "content_type"]
 
 
 @admin.register(Export, site=tenant_admin_site)
-class ExportAdmin(admin.ModelAdmin[Export]):
+class ExportAdmin(PolicyModelAdmin):
     list_display = ["project", "status", "rows", "created_at"]
