@@ -249,3 +249,36 @@ def test_unreachable_database_is_one_line_not_a_traceback(
     assert result.returncode == 1
     assert result.stderr.startswith("Database error: connection failed")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_suspend_and_resume_are_audited_and_change_what_the_site_serves(
+    tenant_a: Tenant, client_a: Any
+) -> None:
+    from shared_apps.audit.models import AuditRecord
+
+    result = json.loads(run_tenants("suspend", "alpha", "--reason", "unpaid invoice", "--json"))
+    assert result["status"] == "suspended"
+    assert client_a.get("/login/").status_code == 403
+    assert "Resumed 'alpha'." in run_tenants("resume", "alpha")
+    assert client_a.get("/login/").status_code == 200
+    with public_context():
+        records = list(
+            AuditRecord.objects.filter(subdomain="alpha")
+            .order_by("created_at")
+            .values_list("action", "outcome", "detail")
+        )
+    assert records[-2:] == [
+        ("tenant.suspend", "succeeded", {"reason": "unpaid invoice"}),
+        ("tenant.resume", "succeeded", {}),
+    ]
+    assert (
+        AuditRecord.objects.filter(subdomain="alpha").latest("created_at").actor.startswith("cli:")
+    )
+
+
+def test_suspending_an_unknown_tenant_is_one_line_and_audited(
+    manage_cli: Callable[..., CliResult],
+) -> None:
+    result = manage_cli("tenants", "suspend", "nobody", "--reason", "test")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "CommandError: no tenant with subdomain 'nobody'"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import secrets
+import socket
 import sys
 from argparse import ArgumentParser
 from typing import Any
@@ -16,12 +17,22 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import AppError
+from shared_apps.audit.services import audit_record
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.provisioning import template_refresh
-from shared_apps.tenants.selectors import tenant_list, tenant_primary_host
-from shared_apps.tenants.services import tenant_create
+from shared_apps.tenants.selectors import tenant_get, tenant_list, tenant_primary_host
+from shared_apps.tenants.services import tenant_create, tenant_resume, tenant_suspend
 
 GENERATED_PASSWORD_BYTES = 18
+
+
+def cli_actor() -> str:
+    """Who runs this command, for the audit trail: `cli:<login>@<host>`."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return f"cli:{login}@{socket.gethostname()}"
 
 
 def tenant_summary(tenant: Tenant) -> dict[str, Any]:
@@ -37,7 +48,7 @@ def tenant_summary(tenant: Tenant) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    help = "Manage tenants: create, list, template."
+    help = "Manage tenants: create, list, suspend, resume, template."
 
     def add_arguments(self, parser: CommandParser) -> None:
         verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -60,6 +71,15 @@ class Command(BaseCommand):
             "template", help="rebuild the provisioning template from the migrations on disk"
         )
         self._add_json(template)
+
+        suspend = verbs.add_parser("suspend", help="stop serving a tenant (nothing is deleted)")
+        suspend.add_argument("subdomain")
+        suspend.add_argument("--reason", required=True, help="why; kept in the audit record")
+        self._add_json(suspend)
+
+        resume = verbs.add_parser("resume", help="serve a suspended tenant again")
+        resume.add_argument("subdomain")
+        self._add_json(resume)
 
         listing = verbs.add_parser("list", help="list tenants")
         listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
@@ -124,6 +144,37 @@ class Command(BaseCommand):
             f"Provisioning template rebuilt ({len(template.sql):,} bytes of SQL, "
             f"migration state {template.migration_state[:12]}).",
         )
+
+    def verb_suspend(self, options: dict[str, Any]) -> None:
+        tenant = self._audited_lookup(options, "tenant.suspend")
+        try:
+            tenant = tenant_suspend(tenant=tenant, reason=options["reason"], actor=cli_actor())
+        except AppError as error:
+            self._audit_failure("tenant.suspend", options["subdomain"], error)
+            raise
+        self._emit(options, tenant_summary(tenant), f"Suspended '{tenant.subdomain}'.")
+
+    def verb_resume(self, options: dict[str, Any]) -> None:
+        tenant = self._audited_lookup(options, "tenant.resume")
+        try:
+            tenant = tenant_resume(tenant=tenant, actor=cli_actor())
+        except AppError as error:
+            self._audit_failure("tenant.resume", options["subdomain"], error)
+            raise
+        self._emit(options, tenant_summary(tenant), f"Resumed '{tenant.subdomain}'.")
+
+    def _audited_lookup(self, options: dict[str, Any], action: str) -> Tenant:
+        try:
+            return tenant_get(subdomain=options["subdomain"])
+        except AppError as error:
+            self._audit_failure(action, options["subdomain"], error)
+            raise
+
+    def _audit_failure(self, action: str, subdomain: str, error: AppError) -> None:
+        audit_record(
+            actor=cli_actor(), action=action, outcome="failed", subdomain=subdomain[:63],
+            error=error.code, detail=error.detail,
+        )  # fmt: skip
 
     def verb_list(self, options: dict[str, Any]) -> None:
         tenants = [tenant_summary(tenant) for tenant in tenant_list(status=options["status"])]
