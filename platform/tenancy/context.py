@@ -7,11 +7,10 @@ is derived from it when a cursor is opened, so the connection is never the sourc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from tenancy.errors import NoActiveTenantError
@@ -108,56 +107,54 @@ def is_public_active() -> bool:
     return isinstance(active, _Schema) and active.is_public
 
 
-def _align_connection(schema_name: str) -> None:
-    """Point this thread's connection at the schema now; the SQL follows at the next cursor.
+class _Entered:
+    """Enter a tenant (or a non-tenant schema) for a block; leave it afterwards, even on error.
 
-    The backend also follows the ContextVar when a cursor opens; aligning eagerly keeps
+    The connection is pointed at the schema at once (the SQL follows at the next cursor):
+    the backend also follows the ContextVar when a cursor opens, and aligning eagerly keeps
     `connection.schema_name` truthful for code that reads it before any query.
+
+    A class rather than a generator: every request enters and leaves once, so it is kept cheap.
     """
-    from tenancy.db import tenant_connection
 
-    connection = tenant_connection()
-    if connection.schema_name != schema_name:
-        connection.set_schema(schema_name)
+    __slots__ = ("_connection", "_previous_schema", "_token", "_value")
 
+    def __init__(self, value: TenantRef | _Schema) -> None:
+        self._value = value
 
-@contextmanager
-def _entered(value: TenantRef | _Schema) -> Iterator[None]:
-    from tenancy.db import tenant_connection
+    def __enter__(self) -> Any:
+        from django.db import DEFAULT_DB_ALIAS, connections
 
-    previous_schema = tenant_connection().schema_name
-    token = _active.set(value)
-    _align_connection(value.schema_name)
-    try:
-        yield
-    finally:
-        _active.reset(token)
+        connection = connections[DEFAULT_DB_ALIAS]
+        self._connection = connection
+        self._previous_schema = connection.schema_name
+        self._token = _active.set(self._value)
+        if connection.schema_name != self._value.schema_name:
+            connection.set_schema(self._value.schema_name)
+        return self._value if isinstance(self._value, TenantRef) else None
+
+    def __exit__(self, *exc_info: object) -> None:
+        _active.reset(self._token)
         # Only Python state moves here; the backend skips the SQL when the server
         # already has the path, so the next request for the same tenant costs nothing.
-        _align_connection(previous_schema)
+        if self._connection.schema_name != self._previous_schema:
+            self._connection.set_schema(self._previous_schema)
 
 
-@contextmanager
-def tenant_context(tenant: TenantRef | TenantLike) -> Iterator[TenantRef]:
+def tenant_context(tenant: TenantRef | TenantLike) -> AbstractContextManager[TenantRef]:
     """Run the block inside one tenant: its schema, cache namespace and log fields."""
-    ref = TenantRef.of(tenant)
-    with _entered(ref):
-        yield ref
+    return _Entered(TenantRef.of(tenant))
 
 
-@contextmanager
-def public_context() -> Iterator[None]:
+def public_context() -> AbstractContextManager[None]:
     """Run the block on the public schema, explicitly (platform-wide work)."""
-    with _entered(PUBLIC):
-        yield
+    return _Entered(PUBLIC)
 
 
-@contextmanager
-def template_context(schema_name: str) -> Iterator[None]:
+def template_context(schema_name: str) -> AbstractContextManager[None]:
     """Run the block in the provisioning template schema (tenancy internals only)."""
     from tenancy.schemas import TEMPLATE_SCHEMA
 
     if schema_name != TEMPLATE_SCHEMA:
         raise ValueError(f"not the template schema: {schema_name!r}")
-    with _entered(_Schema(schema_name)):
-        yield
+    return _Entered(_Schema(schema_name))

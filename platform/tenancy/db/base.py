@@ -52,6 +52,16 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         self._server_search_path = None
         super().close()
 
+    def set_tenant(self, tenant: Any, include_public: bool = True) -> None:
+        # django-tenants also empties Django's content type cache at every switch; ours is
+        # keyed by schema (tenancy.contenttypes), so a switch only moves the schema, which
+        # keeps a request's enter-and-leave of its tenant nearly free.
+        self.tenant = tenant
+        self.schema_name = tenant.schema_name
+        self.include_public_schema = include_public
+        self.set_settings_schema(self.schema_name)
+        self.search_path_set_schemas = None
+
     def _cursor(self, name: str | None = None) -> Any:
         self._follow_active_tenant()
         return super()._cursor(name)
