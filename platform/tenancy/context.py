@@ -125,7 +125,7 @@ class _Entered:
     def __enter__(self) -> Any:
         from django.db import DEFAULT_DB_ALIAS, connections
 
-        connection = connections[DEFAULT_DB_ALIAS]
+        connection: Any = connections[DEFAULT_DB_ALIAS]  # tenancy.db's wrapper
         self._connection = connection
         self._previous_schema = connection.schema_name
         self._token = _active.set(self._value)
