@@ -172,3 +172,30 @@ def sign_in_request(ip: str = "192.0.2.10") -> Any:
     from django.test import RequestFactory
 
     return RequestFactory().post("/login/", REMOTE_ADDR=ip)
+
+
+def tenant_purge(subdomain: str) -> None:
+    """Remove a tenant that a test committed from another connection (live server, races).
+
+    Tests only: production removes tenants through archive and delete.
+    """
+    import threading
+
+    from django.db import connections
+
+    from shared_apps.tenants.models import Domain
+    from tenancy import schemas
+
+    def work() -> None:
+        try:
+            with public_context():
+                for tenant in Tenant.objects.filter(subdomain=subdomain):
+                    Domain.objects.filter(tenant=tenant).delete()
+                    schemas.schema_drop(tenant.schema_name)
+                    tenant.delete()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()

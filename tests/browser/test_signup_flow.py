@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
 
-from shared_apps.tenants.models import Domain, Tenant
-from tenancy import public_context, schemas
+from shared_apps.tenants.models import Tenant
+from tenancy import public_context
 from tests.factories import TEST_PASSWORD
+from tests.fixtures import tenant_purge
 
 pytestmark = pytest.mark.browser
-
-
-def purge(subdomain: str) -> None:
-    """Remove a tenant the live server committed (tests only), from a fresh connection."""
-
-    def work() -> None:
-        try:
-            with public_context():
-                for tenant in Tenant.objects.filter(subdomain=subdomain):
-                    Domain.objects.filter(tenant=tenant).delete()
-                    schemas.schema_drop(tenant.schema_name)
-                    tenant.delete()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
 
 
 def test_signup_form_lands_on_the_new_workspace_signed_in(
@@ -54,7 +35,7 @@ def test_signup_form_lands_on_the_new_workspace_signed_in(
         assert "wile@acme.test" in page.content()
         page.screenshot(path=str(artifacts / "signed-in-workspace.png"), full_page=True)
     finally:
-        purge("acme")
+        tenant_purge("acme")
 
 
 def test_invalid_subdomain_shows_its_error_beside_the_field(

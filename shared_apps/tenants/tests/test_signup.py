@@ -16,10 +16,11 @@ from django.test import Client, override_settings
 from core.api.throttling import SignupThrottle
 from shared_apps.accounts.handoff import handoff_issue
 from shared_apps.tenants.errors import SubdomainTakenError
-from shared_apps.tenants.models import Domain, Tenant
+from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_create
-from tenancy import public_context, schemas
+from tenancy import public_context
 from tests.factories import TEST_PASSWORD
+from tests.fixtures import tenant_purge
 
 SIGNUP = {
     "name": "Acme Rockets",
@@ -239,24 +240,6 @@ def test_forged_handoff_token_is_refused(client_a: Client) -> None:
 # -- races --------------------------------------------------------------------------------
 
 
-def _purge(subdomain: str) -> None:
-    """Remove a tenant a test committed from another connection (tests only)."""
-
-    def work() -> None:
-        try:
-            with public_context():
-                for tenant in Tenant.objects.filter(subdomain=subdomain):
-                    Domain.objects.filter(tenant=tenant).delete()
-                    schemas.schema_drop(tenant.schema_name)
-                    tenant.delete()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-
-
 def test_two_concurrent_signups_for_one_subdomain_one_wins(db: None) -> None:
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
@@ -284,7 +267,7 @@ def test_two_concurrent_signups_for_one_subdomain_one_wins(db: None) -> None:
         with public_context():
             assert Tenant.objects.filter(subdomain="photo-finish").count() == 1
     finally:
-        _purge("photo-finish")
+        tenant_purge("photo-finish")
 
 
 def test_signup_page_may_redirect_its_form_to_tenant_hosts(root: Client) -> None:
