@@ -108,3 +108,18 @@ class SchemaTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.migration_state[:12]}"
+
+
+class PooledSchema(models.Model):
+    """A tenant schema made ahead of time from the template, waiting for a signup.
+
+    Its id becomes the new tenant's id, so its schema `t_<id hex>` needs no renaming; the
+    claim deletes this row inside the signup transaction, and a rollback puts it back.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    migration_state = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pooled t_{self.id.hex}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import uuid
 from enum import StrEnum
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
-from shared_apps.tenants.models import SchemaTemplate
+from shared_apps.tenants.models import PooledSchema, SchemaTemplate
 from tenancy import TenantRef, public_context, schemas, tenant_context
 from tenancy.context import template_context
 
@@ -31,6 +32,7 @@ TEMPLATE_NAME = "tenant"
 
 
 class ProvisioningPath(StrEnum):
+    POOL = "pool"
     TEMPLATE = "template"
     MIGRATE = "migrate"
 
@@ -84,12 +86,69 @@ def tenant_migration_state() -> str:
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-def schema_provision(*, tenant: TenantRef) -> ProvisioningPath:
+def pool_claim() -> uuid.UUID | None:
+    """Take a ready schema from the pool for a new tenant, or None when the pool is empty.
+
+    Call inside the signup transaction: the claim is a row deletion, undone by a rollback.
+    """
+    row = (
+        PooledSchema.objects.select_for_update(skip_locked=True)
+        .filter(migration_state=TEMPLATE.expected_state())
+        .order_by("created_at")
+        .first()
+    )
+    if row is None:
+        return None
+    claimed: uuid.UUID = row.id
+    row.delete()  # (which also clears row.id)
+    return claimed
+
+
+def pool_fill(*, size: int | None = None) -> int:
+    """Top the pool up to `size` (TENANT_POOL_SIZE) schemas; return how many were made."""
+    from django.db import transaction
+
+    target = settings.TENANT_POOL_SIZE if size is None else size
+    made = 0
+    with public_context():
+        state = TEMPLATE.expected_state()
+        while PooledSchema.objects.filter(migration_state=state).count() < target:
+            sql = TEMPLATE.sql()
+            if sql is None:
+                logger.warning("no provisioning template; the schema pool stays empty")
+                break
+            pooled_id = uuid.uuid4()
+            with transaction.atomic():
+                schemas.schema_create_from_dump(schemas.schema_name_for(pooled_id), sql)
+                PooledSchema.objects.create(id=pooled_id, migration_state=state)
+            made += 1
+    return made
+
+
+def pool_prune() -> int:
+    """Drop pooled schemas made for other migrations than the ones on disk."""
+    from django.db import transaction
+
+    dropped = 0
+    with public_context():
+        stale = PooledSchema.objects.exclude(migration_state=TEMPLATE.expected_state())
+        for row in stale:
+            with transaction.atomic():
+                schemas.schema_drop(schemas.schema_name_for(row.id))
+                row.delete()
+            dropped += 1
+    return dropped
+
+
+def schema_provision(*, tenant: TenantRef, pooled: bool = False) -> ProvisioningPath:
     """Create the tenant's schema at the current migration state.
 
     Runs on the public schema inside the caller's transaction: the tenant's schema does not
-    exist until the first statement here, so it cannot be entered before.
+    exist until the first statement here, so it cannot be entered before. A tenant whose
+    id was claimed from the pool already has its schema.
     """
+    if pooled:
+        return ProvisioningPath.POOL
     sql = TEMPLATE.sql()
     if sql is not None:
         schemas.schema_create_from_dump(tenant.schema_name, sql)
@@ -124,6 +183,7 @@ def template_refresh() -> SchemaTemplate:
             defaults={"migration_state": state, "sql": sql, "refreshed_at": timezone.now()},
         )
     TEMPLATE.forget()
+    pool_prune()
     logger.info("provisioning template refreshed", extra={"migration_state": state[:12]})
     return template
 

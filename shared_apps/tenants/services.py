@@ -23,7 +23,7 @@ from shared_apps.tenants.errors import (
     TenantStateError,
 )
 from shared_apps.tenants.models import Domain, Tenant
-from shared_apps.tenants.provisioning import ProvisioningPath, schema_provision
+from shared_apps.tenants.provisioning import ProvisioningPath, pool_claim, schema_provision
 from shared_apps.tenants.subdomains import subdomain_clean
 from tenancy import TenantRef, public_context, schemas, tenant_context
 
@@ -71,8 +71,16 @@ def tenant_create(
         return _tenant_create(name, subdomain, owner_email, owner_password)
 
 
-def _tenant_row_create(*, name: str, subdomain: str) -> Tenant:
-    tenant_id = uuid.uuid4()
+def _pool_refill_later() -> None:
+    from shared_apps.tenants.tasks import tenants_pool_refill_task
+
+    try:
+        tenants_pool_refill_task.apply_async()
+    except Exception:  # the broker being down must not fail a signup that has committed
+        logger.warning("could not queue the schema pool refill", exc_info=True)
+
+
+def _tenant_row_create(*, name: str, subdomain: str, tenant_id: uuid.UUID) -> Tenant:
     # Visible to others only once the whole signup has committed, so it is born active.
     return Tenant.objects.create(
         id=tenant_id,
@@ -108,9 +116,12 @@ def _tenant_create(
     password_hash = make_password(owner_password)
     try:
         with transaction.atomic():
-            tenant = _tenant_row_create(name=name, subdomain=subdomain)
+            pooled_id = pool_claim()
+            tenant = _tenant_row_create(
+                name=name, subdomain=subdomain, tenant_id=pooled_id or uuid.uuid4()
+            )
             domain = _domain_create(tenant=tenant)
-            path = schema_provision(tenant=TenantRef.of(tenant))
+            path = schema_provision(tenant=TenantRef.of(tenant), pooled=pooled_id is not None)
             owner = _owner_create(tenant=tenant, email=owner_email, password_hash=password_hash)
     except IntegrityError as error:
         # Two signups raced for the name: the database's unique index decided.
@@ -119,6 +130,8 @@ def _tenant_create(
                 f"The subdomain '{subdomain}' is already taken.", field="subdomain"
             ) from None
         raise
+    if path == ProvisioningPath.POOL:
+        transaction.on_commit(_pool_refill_later)
     logger.info(
         "tenant created",
         extra={"tenant_id": str(tenant.id), "subdomain": subdomain, "provisioning": path},

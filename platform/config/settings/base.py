@@ -75,6 +75,8 @@ ROOT_URLCONF = "config.urls_tenant"
 # Issue `SET search_path` only when the schema changes, not on every cursor.
 TENANT_LIMIT_SET_CALLS = True
 TENANT_ROUTE_RECHECK_SECONDS = ENV.TENANT_ROUTE_RECHECK_SECONDS
+# Tenant schemas kept ready for signups (claimed in one statement; refilled by the worker).
+TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 

@@ -52,6 +52,9 @@ class PlatformEnv(BaseSettings):
     TENANT_ROUTE_RECHECK_SECONDS: Annotated[float, Field(ge=0, le=300)] = Field(
         default=2.0, description="seconds between checks that a cached host mapping is current"
     )
+    TENANT_POOL_SIZE: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=3, description="how many ready tenant schemas to keep for signups (0 to 1000)"
+    )
     TRUSTED_PROXY_COUNT: Annotated[int, Field(ge=0, le=10)] = Field(
         default=0, description="reverse proxies in front of the app that set X-Forwarded-For"
     )

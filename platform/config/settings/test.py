@@ -11,6 +11,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"signup": "1000/minute"}}  # noqa: F405
 # The test session's worker listens on its own Redis database, away from `make run`'s.
 CELERY_BROKER_URL = ENV.redis(2)  # noqa: F405
+# Tests create tenants from the template unless a test fills the pool itself.
+TENANT_POOL_SIZE = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
 CACHES["platform"]["KEY_PREFIX"] = "test-pc"  # noqa: F405

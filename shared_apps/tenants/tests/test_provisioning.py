@@ -99,3 +99,72 @@ def test_stale_template_falls_back_to_migrations_with_a_warning(
         TEMPLATE.forget()
     assert path == ProvisioningPath.MIGRATE
     assert "Run `manage.py tenants template`" in caplog.text
+
+
+def test_failed_signup_returns_its_pooled_schema(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared_apps.tenants import services
+    from shared_apps.tenants.models import PooledSchema, Tenant
+    from shared_apps.tenants.provisioning import pool_fill
+    from tests.factories import TEST_PASSWORD
+
+    assert pool_fill(size=1) == 1
+    with public_context():
+        pooled_id = PooledSchema.objects.get().id
+
+    def fail(**kwargs: object) -> None:
+        raise RuntimeError("owner step failed")
+
+    monkeypatch.setattr(services, "_owner_create", fail)
+    with pytest.raises(RuntimeError):
+        services.tenant_create(
+            name="Pooled", subdomain="pooled", owner_email="o@pooled.test",
+            owner_password=TEST_PASSWORD,
+        )  # fmt: skip
+    with public_context():
+        assert list(PooledSchema.objects.values_list("id", flat=True)) == [pooled_id]
+        assert not Tenant.objects.filter(subdomain="pooled").exists()
+
+
+def test_signup_claims_a_pooled_schema(db: None) -> None:
+    from shared_apps.accounts.models import User
+    from shared_apps.tenants import services
+    from shared_apps.tenants.models import PooledSchema
+    from shared_apps.tenants.provisioning import pool_fill
+    from tenancy.schemas import schema_exists
+    from tests.factories import TEST_PASSWORD
+
+    assert pool_fill(size=1) == 1
+    with public_context():
+        pooled_id = PooledSchema.objects.get().id
+    created = services.tenant_create(
+        name="Pooled", subdomain="pooled", owner_email="o@pooled.test",
+        owner_password=TEST_PASSWORD,
+    )  # fmt: skip
+    assert created.provisioning == ProvisioningPath.POOL
+    assert created.tenant.id == pooled_id  # its schema t_<id hex> was made ahead of time
+    with public_context():
+        assert not PooledSchema.objects.exists()
+        assert schema_exists(created.tenant.schema_name)
+    with tenant_context(created.tenant):
+        assert User.objects.get().email == "o@pooled.test"
+
+
+def test_template_refresh_drops_pooled_schemas_of_old_migrations(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared_apps.tenants.models import PooledSchema
+    from shared_apps.tenants.provisioning import pool_fill, pool_prune
+    from tenancy.schemas import schema_exists
+
+    pool_fill(size=1)
+    with public_context():
+        stale = PooledSchema.objects.get()
+    TEMPLATE.forget()
+    monkeypatch.setattr(provisioning, "tenant_migration_state", lambda: "f" * 64)
+    try:
+        assert pool_prune() == 1
+    finally:
+        TEMPLATE.forget()
+    with public_context():
+        assert not PooledSchema.objects.exists()
+        assert not schema_exists(schema_name_for(stale.id))

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from core.errors import AppError
 from shared_apps.audit.services import audit_record
 from shared_apps.tenants.models import Tenant
-from shared_apps.tenants.provisioning import template_refresh
+from shared_apps.tenants.provisioning import pool_fill, template_refresh
 from shared_apps.tenants.selectors import tenant_get, tenant_list, tenant_primary_host
 from shared_apps.tenants.services import tenant_create, tenant_resume, tenant_suspend
 
@@ -133,16 +133,19 @@ class Command(BaseCommand):
 
     def verb_template(self, options: dict[str, Any]) -> None:
         template = template_refresh()
+        pooled = pool_fill()
         result = {
             "migration_state": template.migration_state,
             "sql_bytes": len(template.sql),
             "refreshed_at": template.refreshed_at.isoformat(),
+            "pool_schemas_made": pooled,
         }
         self._emit(
             options,
             result,
             f"Provisioning template rebuilt ({len(template.sql):,} bytes of SQL, "
-            f"migration state {template.migration_state[:12]}).",
+            f"migration state {template.migration_state[:12]}); "
+            f"{pooled} ready schema(s) added to the pool.",
         )
 
     def verb_suspend(self, options: dict[str, Any]) -> None:
