@@ -18,7 +18,3 @@ class AppError(Exception):
 
 class NotFoundError(AppError):
     code, status, title = "not_found", 404, "Not found"
-
-
-class ValidationFailedError(AppError):
-    code, status, title = "validation_failed", 400, "Input is not valid"

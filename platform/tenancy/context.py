@@ -57,10 +57,6 @@ class TenantRef:
             status=tenant.status,
         )
 
-    @property
-    def is_public(self) -> bool:
-        return False
-
 
 @dataclass(frozen=True, slots=True)
 class _Schema:

@@ -87,12 +87,7 @@ def run(code: str, **extra: str) -> str:
 
 
 def manage(*args: str, **extra: str) -> None:
-    done = subprocess.run(
-        [PYTHON, str(ROOT / "manage.py"), *args], env=env(**extra), cwd=ROOT,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    routing_bench.manage(*args, env=env(**extra))
 
 
 def prepare() -> None:

@@ -19,7 +19,3 @@ class ProjectArchivedError(AppError):
 
 class AssigneeInvalidError(AppError):
     code, status, title = "assignee_invalid", 400, "Assignee is not a member"
-
-
-class StorageUnavailableError(Exception):
-    """The file store did not answer; worth a retry."""

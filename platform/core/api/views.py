@@ -11,7 +11,3 @@ class PublicApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-
-
-class TenantApi(APIView):
-    """An endpoint of a tenant's host, for that tenant's signed-in users."""

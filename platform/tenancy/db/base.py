@@ -23,7 +23,6 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django_tenants.postgresql_backend import base as tenants_base
-from django_tenants.utils import get_public_schema_name
 
 from tenancy.context import active_schema
 from tenancy.errors import TenantSchemaMissingError
@@ -104,9 +103,6 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         durable = self.get_autocommit() and not self.in_atomic_block
         self._server_search_path = path if durable else None
         self._server_search_path_proved_at = now
-
-    def is_public(self) -> bool:
-        return bool(self.schema_name == get_public_schema_name())
 
 
 __all__ = ["DatabaseWrapper", "psycopg"]
