@@ -123,3 +123,52 @@ class PooledSchema(models.Model):
 
     def __str__(self) -> str:
         return f"pooled t_{self.id.hex}"
+
+
+class TenantMigrationState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TenantMigration(models.Model):
+    """Where a tenant's schema stands against the migrations on disk (`tenants migrate`).
+
+    `migration_state` is the fingerprint of the tenant migrations its schema was last
+    brought to; tenants whose fingerprint matches the one on disk are skipped with a single
+    query. Written in the same transaction as the tenant's migration, so it cannot lie.
+    """
+
+    State = TenantMigrationState
+
+    tenant = models.OneToOneField(
+        Tenant, primary_key=True, on_delete=models.CASCADE, related_name="migration"
+    )
+    migration_state = models.CharField(max_length=64, db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    failed_attempts = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.state} @ {self.migration_state[:12]}"
+
+
+class TenantArchive(models.Model):
+    """A dump of an archived tenant's schema, kept in storage under the tenant's prefix."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="archives")
+    storage_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    migration_state = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.storage_name

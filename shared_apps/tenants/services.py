@@ -22,6 +22,7 @@ from shared_apps.tenants.errors import (
     TenantNameInvalidError,
     TenantStateError,
 )
+from shared_apps.tenants.migrator import tenant_migration_record_current
 from shared_apps.tenants.models import Domain, Tenant
 from shared_apps.tenants.provisioning import ProvisioningPath, pool_claim, schema_provision
 from shared_apps.tenants.subdomains import subdomain_clean
@@ -122,6 +123,7 @@ def _tenant_create(
             )
             domain = _domain_create(tenant=tenant)
             path = schema_provision(tenant=TenantRef.of(tenant), pooled=pooled_id is not None)
+            tenant_migration_record_current(tenant)
             owner = _owner_create(tenant=tenant, email=owner_email, password_hash=password_hash)
     except IntegrityError as error:
         # Two signups raced for the name: the database's unique index decided.

@@ -77,6 +77,9 @@ TENANT_LIMIT_SET_CALLS = True
 TENANT_ROUTE_RECHECK_SECONDS = ENV.TENANT_ROUTE_RECHECK_SECONDS
 # Tenant schemas kept ready for signups (claimed in one statement; refilled by the worker).
 TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
+# A PostgreSQL session keeps metadata for every table it touched (about 20 KB each): a
+# connection that served this many tenants is closed after its request or task.
+TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 

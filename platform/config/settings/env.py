@@ -55,6 +55,10 @@ class PlatformEnv(BaseSettings):
     TENANT_POOL_SIZE: Annotated[int, Field(ge=0, le=1000)] = Field(
         default=3, description="how many ready tenant schemas to keep for signups (0 to 1000)"
     )
+    TENANT_CONNECTION_MAX_SCHEMAS: Annotated[int, Field(ge=1, le=100000)] = Field(
+        default=150,
+        description="tenants a database connection may serve before it is recycled (1 or more)",
+    )
     TRUSTED_PROXY_COUNT: Annotated[int, Field(ge=0, le=10)] = Field(
         default=0, description="reverse proxies in front of the app that set X-Forwarded-For"
     )

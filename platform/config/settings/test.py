@@ -1,5 +1,7 @@
 """The test suite: `make test`."""
 
+import os
+
 from config.settings.base import *  # noqa: F403
 
 SECRET_KEY = "test-only-key-5d1e2c3b4a596877"
@@ -16,3 +18,11 @@ TENANT_POOL_SIZE = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
 CACHES["platform"]["KEY_PREFIX"] = "test-pc"  # noqa: F405
+
+# A tenant app for the fleet migration tests; they swap its migrations module (also in the
+# child processes they start, through FLEET_PROBE_MIGRATIONS).
+TENANT_APPS = [*TENANT_APPS, "tests.fleet_app"]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.fleet_app"]  # noqa: F405
+MIGRATION_MODULES = {
+    "fleet_probe": "tests.fleet_app." + os.environ.get("FLEET_PROBE_MIGRATIONS", "migrations")
+}

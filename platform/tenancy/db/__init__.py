@@ -13,3 +13,13 @@ def tenant_connection() -> DatabaseWrapper:
     from django.db import connection
 
     return cast("DatabaseWrapper", connection)
+
+
+def recycle_swollen_connections(**_signal_kwargs: object) -> None:
+    """After a request or task: close connections that served too many tenants."""
+    from django.db import connections
+
+    for wrapper in connections.all(initialized_only=True):
+        recycle = getattr(wrapper, "recycle_if_swollen", None)
+        if recycle is not None:
+            recycle()

@@ -18,6 +18,7 @@ re-proves that the schema exists.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -31,6 +32,11 @@ SET_PATH_SQL = (
     "SELECT pg_catalog.set_config('search_path', %s, false) "
     "FROM pg_catalog.pg_namespace WHERE nspname = %s"
 )
+
+
+# Schemas each server session has had on its path, kept with the psycopg connection so a
+# pooled session is counted across checkouts.
+_SCHEMAS_SERVED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 class DatabaseWrapper(tenants_base.DatabaseWrapper):
@@ -50,6 +56,27 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
     def close(self) -> None:
         self._server_search_path = None
         super().close()
+
+    def schemas_served(self) -> int:
+        """How many schemas this server session has had on its search_path."""
+        return len(_SCHEMAS_SERVED.get(self.connection, ())) if self.connection else 0
+
+    def recycle_if_swollen(self) -> bool:
+        """Close the connection if it has served TENANT_CONNECTION_MAX_SCHEMAS tenants.
+
+        PostgreSQL keeps catalog metadata for every relation a session touched (about
+        20 KB per table) and never gives it back: a session that served a thousand tenants
+        holds hundreds of MB (PITFALLS 13). Called between requests and tasks, never inside
+        a transaction. A pooled connection is closed too, so the pool replaces it.
+        """
+        raw = self.connection
+        if raw is None or self.in_atomic_block:
+            return False
+        if self.schemas_served() < settings.TENANT_CONNECTION_MAX_SCHEMAS:
+            return False
+        raw.close()  # before Django's close: the pool then discards it instead of reusing
+        self.close()
+        return True
 
     def set_tenant(self, tenant: Any, include_public: bool = True) -> None:
         # django-tenants also empties Django's content type cache at every switch; ours is
@@ -100,6 +127,7 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
             self._server_search_path = None
             raise TenantSchemaMissingError(self.schema_name)
         self.search_path_set_schemas = schemas
+        _SCHEMAS_SERVED.setdefault(self.connection, set()).add(self.schema_name)
         durable = self.get_autocommit() and not self.in_atomic_block
         self._server_search_path = path if durable else None
         self._server_search_path_proved_at = now

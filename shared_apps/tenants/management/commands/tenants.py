@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import secrets
 import socket
 import sys
@@ -18,12 +19,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import AppError
 from shared_apps.audit.services import audit_record
+from shared_apps.tenants.fleet import MigrationReport, run_migrate
+from shared_apps.tenants.migrator import RunLock
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.provisioning import pool_fill, template_refresh
 from shared_apps.tenants.selectors import tenant_get, tenant_list, tenant_primary_host
 from shared_apps.tenants.services import tenant_create, tenant_resume, tenant_suspend
 
 GENERATED_PASSWORD_BYTES = 18
+MAX_PARALLEL = 64
 
 
 def cli_actor() -> str:
@@ -80,6 +84,22 @@ class Command(BaseCommand):
         resume = verbs.add_parser("resume", help="serve a suspended tenant again")
         resume.add_argument("subdomain")
         self._add_json(resume)
+
+        migrate = verbs.add_parser(
+            "migrate", help="migrate the public schema, then every tenant (resumable)"
+        )
+        migrate.add_argument(
+            "--parallel", type=int, default=os.cpu_count() or 1, metavar="N",
+            help="worker processes (default: one per CPU)",
+        )  # fmt: skip
+        migrate.add_argument(
+            "--tenant", dest="tenants", nargs="+", default=[], metavar="SUBDOMAIN",
+            help="only these tenants",
+        )  # fmt: skip
+        migrate.add_argument(
+            "--dry-run", action="store_true", help="list the pending migrations; change nothing"
+        )
+        self._add_json(migrate)
 
         listing = verbs.add_parser("list", help="list tenants")
         listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
@@ -198,6 +218,46 @@ class Command(BaseCommand):
                 + row[3]
             )
         self.stdout.write(f"{len(tenants)} tenant(s)")
+
+    def verb_migrate(self, options: dict[str, Any]) -> None:
+        parallel = options["parallel"]
+        if not 1 <= parallel <= MAX_PARALLEL:
+            raise CommandError(f"--parallel must be between 1 and {MAX_PARALLEL}")
+        subdomains = self._tenants_to_migrate(options["tenants"])
+        report = MigrationReport(
+            self.stdout, json_lines=options["json"] or not self.stdout.isatty()
+        )
+        with RunLock() as acquired:
+            if not acquired:
+                raise CommandError("another `tenants migrate` is running; wait for it to end")
+            summary = run_migrate(
+                report, subdomains=subdomains, parallel=parallel, dry_run=options["dry_run"],
+                actor=cli_actor(),
+            )  # fmt: skip
+        if summary.failed:
+            names = ", ".join(outcome.subdomain for outcome in summary.failed)
+            raise CommandError(
+                f"{len(summary.failed)} tenant(s) failed to migrate: {names}. "
+                "The others are migrated; fix the cause and run `tenants migrate` again."
+            )
+
+    def _tenants_to_migrate(self, subdomains: list[str]) -> list[str]:
+        """Refuse unknown or archived names up front, before anything runs."""
+        wanted = sorted({subdomain.strip().lower() for subdomain in subdomains})
+        found = dict(Tenant.objects.filter(subdomain__in=wanted).values_list("subdomain", "status"))
+        unknown = [subdomain for subdomain in wanted if subdomain not in found]
+        if unknown:
+            audit_record(
+                actor=cli_actor(), action="tenants.migrate", outcome="failed",
+                error="tenant_not_found", detail=f"unknown: {', '.join(unknown)}",
+            )  # fmt: skip
+            raise CommandError(f"no tenant with subdomain {', '.join(map(repr, unknown))}")
+        archived = [subdomain for subdomain in wanted if found[subdomain] == "archived"]
+        if archived:
+            raise CommandError(
+                f"{', '.join(map(repr, archived))} archived; `tenants restore` migrates it"
+            )
+        return wanted
 
     # -- helpers -------------------------------------------------------------------------
 

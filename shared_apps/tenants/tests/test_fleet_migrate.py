@@ -1,0 +1,291 @@
+"""`manage.py tenants migrate`: fast, per-tenant atomic, recorded and resumable.
+
+The tests swap the migrations module of a small tenant app (`tests.fleet_app`) to put a new
+migration on disk, run the command in a child process as an operator would, and look at
+each tenant's schema afterwards. They migrate only tenants they created (`--tenant`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from shared_apps.audit.models import AuditRecord
+from shared_apps.tenants.migrator import RunLock, fleet_plan
+from shared_apps.tenants.models import SchemaTemplate, Tenant, TenantMigration
+from shared_apps.tenants.provisioning import TEMPLATE, tenant_migration_state
+from shared_apps.tenants.services import tenant_create
+from tenancy import public_context, tenant_context
+from tenancy.db import tenant_connection
+from tests.factories import TEST_PASSWORD
+from tests.fixtures import ROOT, CliResult, tenant_purge
+
+FLEET_SIZE = 6
+SUBDOMAINS = [f"fleet-{number}" for number in range(1, FLEET_SIZE + 1)]
+
+
+def _columns(tenant: Tenant) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'fleet_probe_probe'",
+            [tenant.schema_name],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _recorded(tenant: Tenant) -> set[str]:
+    with tenant_context(tenant), connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM django_migrations WHERE app = 'fleet_probe'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _record(tenant: Tenant) -> TenantMigration:
+    with public_context():
+        return TenantMigration.objects.get(tenant=tenant)
+
+
+def _probes(tenant: Tenant, *names: str) -> None:
+    with tenant_context(tenant), connection.cursor() as cursor:
+        for name in names:
+            cursor.execute("INSERT INTO fleet_probe_probe (name) VALUES (%s)", [name])
+
+
+def _state_with(module: str) -> str:
+    with override_settings(MIGRATION_MODULES={"fleet_probe": f"tests.fleet_app.{module}"}):
+        return tenant_migration_state()
+
+
+def _events(stdout: str, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["event"] == event]
+
+
+@pytest.fixture
+def fleet(committed: Any) -> Iterator[list[Tenant]]:
+    """Six committed tenants for a child process to migrate; removed afterwards, and the
+    provisioning template put back to the migrations the rest of the suite has on disk."""
+    with public_context():
+        saved = SchemaTemplate.objects.get(name="tenant")
+    tenants = [
+        tenant_create(
+            name=f"Fleet {subdomain}", subdomain=subdomain,
+            owner_email=f"owner@{subdomain}.test", owner_password=TEST_PASSWORD,
+        ).tenant
+        for subdomain in SUBDOMAINS
+    ]  # fmt: skip
+    yield tenants
+    for subdomain in SUBDOMAINS:
+        tenant_purge(subdomain)
+    with public_context():
+        SchemaTemplate.objects.filter(name="tenant").update(
+            migration_state=saved.migration_state, sql=saved.sql
+        )
+    TEMPLATE.forget()
+
+
+@pytest.fixture
+def migrate_cli(manage_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    def run(module: str, *args: str) -> CliResult:
+        return manage_cli(
+            "tenants", "migrate", "--tenant", *SUBDOMAINS, *args,
+            env={"FLEET_PROBE_MIGRATIONS": module},
+        )  # fmt: skip
+
+    return run
+
+
+def test_tenants_at_the_current_state_are_found_with_one_query(tenant_a: Tenant) -> None:
+    with CaptureQueriesContext(tenant_connection()) as captured:
+        plan = fleet_plan()
+    queries = [q["sql"] for q in captured if "set_config('search_path'" not in q["sql"]]
+    assert len(queries) == 1, queries
+    assert plan.target_state == tenant_migration_state()
+    assert tenant_a.subdomain not in {tenant.subdomain for tenant in plan.pending}
+
+
+def test_a_new_migration_reaches_every_tenant_once_and_is_recorded(
+    fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
+) -> None:
+    dry = migrate_cli("migrations_next", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    pending = {line["subdomain"]: line["migrations"] for line in _events(dry.stdout, "pending")}
+    assert pending == {subdomain: ["fleet_probe.0002_probe_weight"] for subdomain in SUBDOMAINS}
+    assert all("weight" not in _columns(tenant) for tenant in fleet)  # a dry run changes nothing
+
+    done = migrate_cli("migrations_next", "--parallel", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    outcomes = _events(done.stdout, "tenant")
+    assert sorted(line["subdomain"] for line in outcomes) == SUBDOMAINS
+    assert {line["status"] for line in outcomes} == {"migrated"}
+    assert {line["method"] for line in outcomes} == {"sql"}  # compiled once, replayed
+    target = _state_with("migrations_next")
+    for tenant in fleet:
+        assert "weight" in _columns(tenant)
+        assert _recorded(tenant) == {"0001_initial", "0002_probe_weight"}
+        record = _record(tenant)
+        assert (record.state, record.migration_state) == ("succeeded", target)
+    with public_context():
+        template = SchemaTemplate.objects.get(name="tenant")
+    assert template.migration_state == target  # new tenants start on the new schema
+    assert "weight" in template.sql
+
+    again = migrate_cli("migrations_next", "--json")
+    assert again.returncode == 0, again.stderr
+    assert _events(again.stdout, "start")[0]["pending"] == 0
+    assert _events(again.stdout, "start")[0]["skipped_up_to_date"] == FLEET_SIZE
+
+
+def test_a_tenant_whose_data_breaks_the_migration_is_reported_and_the_rest_migrate(
+    fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
+) -> None:
+    broken, *healthy = fleet
+    _probes(broken, "same", "same")
+    _probes(healthy[0], "one", "two")
+
+    done = migrate_cli("migrations_unique", "--parallel", "2")
+    assert done.returncode == 1
+    # (Log lines go to stderr too, as JSON; the command's own message is the last line.)
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"CommandError: 1 tenant(s) failed to migrate: {broken.subdomain}. The others are "
+        "migrated; fix the cause and run `tenants migrate` again."
+    )
+    # The failing tenant is untouched: not even the column added before the failing step.
+    assert "checked" not in _columns(broken)
+    assert _recorded(broken) == {"0001_initial"}
+    record = _record(broken)
+    assert record.state == "failed"
+    assert record.failed_attempts == 1
+    assert "probe_name_unique" in record.last_error or "duplicate" in record.last_error
+    for tenant in healthy:
+        assert "checked" in _columns(tenant)
+        assert _record(tenant).state == "succeeded"
+    with public_context():
+        audit = AuditRecord.objects.filter(action="tenants.migrate").latest("id")
+    assert audit.outcome == "failed"
+    assert audit.detail["failed"][0]["subdomain"] == broken.subdomain
+
+    with tenant_context(broken), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM fleet_probe_probe")
+    retry = migrate_cli("migrations_unique", "--json")
+    assert retry.returncode == 0, retry.stderr
+    assert [line["subdomain"] for line in _events(retry.stdout, "tenant")] == [broken.subdomain]
+    assert "checked" in _columns(broken)
+    assert _record(broken).state == "succeeded"
+
+
+def test_python_migrations_run_per_tenant_and_a_failure_rolls_back_that_tenant_only(
+    fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
+) -> None:
+    poisoned, other, *_ = fleet
+    _probes(poisoned, "fine", "poison")
+    _probes(other, "fine")
+
+    done = migrate_cli("migrations_python", "--parallel", "2", "--json")
+    assert done.returncode == 1
+    outcomes = {line["subdomain"]: line for line in _events(done.stdout, "tenant")}
+    assert outcomes[poisoned.subdomain]["status"] == "failed"
+    assert "poison" in outcomes[poisoned.subdomain]["error"]
+    assert {outcomes[t.subdomain]["method"] for t in fleet[1:]} == {"python"}
+    assert "checked" not in _columns(poisoned)
+    with tenant_context(other), connection.cursor() as cursor:
+        cursor.execute("SELECT checked FROM fleet_probe_probe")
+        assert cursor.fetchall() == [(True,)]
+
+
+def test_a_run_killed_midway_leaves_no_tenant_half_migrated_and_a_rerun_completes(
+    fleet: list[Tenant], manage_cli: Callable[..., CliResult]
+) -> None:
+    db = tenant_connection().settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "FLEET_PROBE_MIGRATIONS": "migrations_slow",
+    }
+    run = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "tenants", "migrate", "--parallel", "2",
+         "--json", "--tenant", *SUBDOMAINS],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert run.stdout is not None
+    finished = 0
+    for line in run.stdout:
+        finished += line.startswith('{"event": "tenant"')
+        if finished == 2:
+            run.send_signal(signal.SIGKILL)
+            break
+    run.wait(timeout=30)
+    assert run.returncode == -signal.SIGKILL
+
+    def consistent(tenant: Tenant) -> bool:
+        columns = _columns(tenant) >= {"first_half", "second_half"}
+        half = bool(_columns(tenant) & {"first_half", "second_half"})
+        recorded = "0002_probe_slow" in _recorded(tenant)
+        assert columns == half == recorded, f"{tenant.subdomain} is half-migrated"
+        return columns
+
+    wait_for_workers_to_die(fleet)
+    migrated_before = [tenant for tenant in fleet if consistent(tenant)]
+    assert 2 <= len(migrated_before) < FLEET_SIZE
+
+    rerun = manage_cli(
+        "tenants", "migrate", "--json", "--tenant", *SUBDOMAINS,
+        env={"FLEET_PROBE_MIGRATIONS": "migrations_slow"},
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert _events(rerun.stdout, "start")[0]["pending"] == FLEET_SIZE - len(migrated_before)
+    assert all(consistent(tenant) for tenant in fleet)
+
+
+def wait_for_workers_to_die(fleet: list[Tenant]) -> None:
+    """The killed run's workers die with it; their open transactions roll back. Wait until
+    no session of theirs holds a tenant's lock."""
+    from tests.infra import wait_for
+
+    def idle() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> "
+                "pg_backend_pid()"
+            )
+            row = cursor.fetchone()
+        return row is not None and row[0] == 0
+
+    wait_for(idle, 10, "the killed run's workers still hold tenant locks")
+
+
+def test_bad_input_is_refused_with_one_line_and_nothing_runs(
+    manage_cli: Callable[..., CliResult], db: None
+) -> None:
+    unknown = manage_cli("tenants", "migrate", "--tenant", "alpha", "nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().splitlines()[-1] == (
+        "CommandError: no tenant with subdomain 'nope'"
+    )
+    assert unknown.stdout == ""
+
+    parallel = manage_cli("tenants", "migrate", "--parallel", "0")
+    assert parallel.returncode == 1
+    assert parallel.stderr.strip().splitlines()[-1] == (
+        "CommandError: --parallel must be between 1 and 64"
+    )
+
+
+def test_a_second_run_is_refused_while_one_is_running(
+    manage_cli: Callable[..., CliResult], db: None
+) -> None:
+    with RunLock() as acquired:
+        assert acquired
+        second = manage_cli("tenants", "migrate", "--json")
+    assert second.returncode == 1
+    assert "another `tenants migrate` is running" in second.stderr
