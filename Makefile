@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning shell
+.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning bench-migrations shell
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -61,6 +61,9 @@ bench: $(STAMP)
 
 bench-provisioning: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/provisioning.py
+
+bench-migrations: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/migrations.py
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up

@@ -21,6 +21,12 @@ if os.environ.get("BENCH_FAST_HASH") == "1":  # bulk-filling the catalog, not me
 if os.environ.get("BENCH_EXTRA_MIGRATIONS") == "1":  # 20 trivial migrations, see provisioning.py
     TENANT_APPS = [*TENANT_APPS, "benchextra"]  # noqa: F405
     INSTALLED_APPS = [*INSTALLED_APPS, "benchextra"]  # noqa: F405
+if os.environ.get("BENCH_MIGRATIONS_VERSION"):  # scripts/bench/migrations.py
+    TENANT_APPS = [*TENANT_APPS, "benchmig"]
+    INSTALLED_APPS = [*INSTALLED_APPS, "benchmig"]
+    MIGRATION_MODULES = {
+        "benchmig": f"benchmig.migrations_v{os.environ['BENCH_MIGRATIONS_VERSION']}"
+    }
 
 MODE = os.environ.get("BENCH_MODE", "platform")
 if MODE == "none":
