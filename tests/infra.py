@@ -108,12 +108,24 @@ def s3_storage(s3_server: dict[str, str]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def stripe_server() -> Iterator[Any]:
+    """A local fake of the Stripe endpoints the platform calls (tests/billing/fake_stripe)."""
+    from tests.billing.fake_stripe import FakeStripe
+
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
 def celery_worker_log(
-    session_tenants: Any, s3_server: dict[str, str], django_db_blocker: Any
+    session_tenants: Any, s3_server: dict[str, str], stripe_server: Any, django_db_blocker: Any
 ) -> Iterator[Path]:
     """One real worker process (solo pool: tasks run one after another in one process)."""
     import redis
     from django.conf import settings
+
+    from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET
 
     db = tenant_connection().settings_dict
     database_url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
@@ -130,6 +142,9 @@ def celery_worker_log(
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         env={
             **os.environ, **s3_server, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            # Billing on in the worker, against the fake (the test process turns it on per test).
+            "STRIPE_SECRET_KEY": API_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stripe_server.url,
             "DATABASE_URL": database_url, "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },
     )  # fmt: skip

@@ -7,6 +7,7 @@ from two_factor.views import LoginView
 
 from core.admin_sites import platform_admin_site
 from core.views import health
+from shared_apps.billing.api.views import StripeWebhookApi
 from shared_apps.tenants.api.views import SignupApi
 from shared_apps.tenants.views import LandingView, SignupView
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("", LandingView.as_view(), name="landing"),
     path("signup/", SignupView.as_view(), name="signup"),
     path("api/v1/signup", SignupApi.as_view(), name="api-signup"),
+    path("billing/stripe/webhook/", StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("login/", LoginView.as_view(), name="login"),
     path("", include(two_factor_urls)),
     path(settings.ADMIN_URL, platform_admin_site.urls),

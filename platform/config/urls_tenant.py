@@ -14,6 +14,8 @@ urlpatterns = [
     path("admin/", tenant_admin_site.urls),
     path("projects/", include("tenant_apps.projects.urls")),
     path("members/", include("tenant_apps.members.urls")),
+    path("billing/", include("shared_apps.billing.urls")),
+    path("api/v1/", include("tenant_apps.projects.api.urls")),
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path("files/<str:token>/", files_serve, name="files-serve"),
     path("health/", health, name="health"),

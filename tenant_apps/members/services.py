@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from shared_apps.accounts.models import User, email_normalize
+from shared_apps.billing.services import plan_limit_require
 from shared_apps.tenants.errors import OwnerEmailInvalidError, PasswordRejectedError
 from tenancy import require_tenant
 from tenant_apps.members import policy
@@ -73,6 +74,14 @@ def member_remove(*, actor: User, member: User) -> None:
     logger.info("member removed", extra={"member_id": member.pk})
 
 
+def _seats_taken() -> int:
+    """Active members plus open invitations: each open invitation holds a seat."""
+    open_invitations = Invitation.objects.filter(
+        accepted_at__isnull=True, expires_at__gt=timezone.now()
+    ).count()
+    return User.objects.filter(is_active=True).count() + open_invitations
+
+
 def invitation_token(invitation: Invitation) -> str:
     return signing.dumps(
         {"t": str(require_tenant().id), "i": invitation.pk}, salt=INVITATION_SALT, compress=True
@@ -84,7 +93,8 @@ def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Inv
     """Invite someone by e-mail; the link works once, for a week, in this workspace only.
 
     Raises:
-        PermissionDenied, OwnerEmailInvalidError, AlreadyMemberError, RoleNotAllowedError.
+        PermissionDenied, OwnerEmailInvalidError, AlreadyMemberError, RoleNotAllowedError,
+        PlanLimitReachedError.
     """
     policy.require(actor, "member.invite")
     email = email_normalize(email)
@@ -98,6 +108,7 @@ def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Inv
         raise RoleNotAllowedError(f"You cannot invite someone as {role}.", field="role")
     if User.objects.filter(email__lower=email, is_active=True).exists():
         raise AlreadyMemberError(f"{email} is already a member of this workspace.", field="email")
+    plan_limit_require(resource="seats", used=_seats_taken())
     invitation = Invitation.objects.create(
         email=email, role=role, invited_by=actor,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
@@ -141,7 +152,7 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     """Create the invited person's account in this workspace; the link is then spent.
 
     Raises:
-        InvitationInvalidError, PasswordRejectedError, AlreadyMemberError.
+        InvitationInvalidError, PasswordRejectedError, AlreadyMemberError, PlanLimitReachedError.
     """
     invitation = invitation_load(token)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
@@ -153,6 +164,8 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
         raise PasswordRejectedError(" ".join(error.messages), field="password") from None
     if User.objects.filter(email__lower=invitation.email).exists():
         raise AlreadyMemberError(f"{invitation.email} already has an account here; sign in.")
+    # The plan may have shrunk since the invitation was sent.
+    plan_limit_require(resource="seats", used=User.objects.filter(is_active=True).count())
     user = User.objects.create_user(
         invitation.email, password, role=invitation.role, full_name=full_name.strip(),
         is_staff=invitation.role in (User.Role.OWNER, User.Role.ADMIN),

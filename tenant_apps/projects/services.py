@@ -12,9 +12,11 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from shared_apps.accounts.models import User
+from shared_apps.billing.services import plan_limit_require
 from tenant_apps.projects import policy
 from tenant_apps.projects.errors import (
     AssigneeInvalidError,
@@ -36,7 +38,13 @@ def dashboard_invalidate() -> None:
 
 @transaction.atomic
 def project_create(*, actor: User, name: str, description: str = "") -> Project:
+    """Create a project.
+
+    Raises:
+        PermissionDenied, PlanLimitReachedError.
+    """
     policy.require(actor, "project.create")
+    plan_limit_require(resource="projects", used=Project.objects.count())
     project = Project.objects.create(name=name.strip(), description=description, created_by=actor)
     dashboard_invalidate()
     return project
@@ -103,7 +111,7 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
     """Store a file under the tenant's prefix and record it on the project.
 
     Raises:
-        AttachmentTooLargeError.
+        AttachmentTooLargeError, PlanLimitReachedError.
     """
     policy.require(actor, "attachment.create", project)
     limit = getattr(settings, "PROJECTS_ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES_DEFAULT)
@@ -111,6 +119,8 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
         raise AttachmentTooLargeError(
             f"Files may be up to {limit // (1024 * 1024)} MB.", field="file"
         )
+    stored = Attachment.objects.aggregate(total=Sum("size"))["total"] or 0
+    plan_limit_require(resource="storage_bytes", used=stored, adding=upload.size or 0)
     name = (upload.name or "file").rsplit("/", 1)[-1][:200]
     attachment = Attachment(
         project=project, original_name=name, size=upload.size or 0,

@@ -34,6 +34,7 @@ SHARED_APPS = [
     "shared_apps.tenants",
     "shared_apps.accounts",
     "shared_apps.audit",
+    "shared_apps.billing",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -220,6 +221,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 15 * 60,
         "kwargs": {"task_name": "projects.dashboard_refresh"},
     },
+    # Past-due workspaces whose grace period ran out are suspended (shared_apps.billing).
+    "billing-grace-expire": {"task": "billing.grace_expire", "schedule": 15 * 60},
+    # Stripe events whose processing gave up are tried again (each is applied at most once).
+    "billing-events-retry": {"task": "billing.events_retry", "schedule": 30 * 60},
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
@@ -249,6 +254,16 @@ if ENV.S3_BUCKET:
             "signature_version": "s3v4",
         },
     }
+
+# BILLING -------------------------------------------------------------------------------
+# Stripe is used only when both keys are set; otherwise every workspace is on the free plan.
+STRIPE_SECRET_KEY = ENV.STRIPE_SECRET_KEY.get_secret_value() if ENV.STRIPE_SECRET_KEY else ""
+STRIPE_WEBHOOK_SECRET = (
+    ENV.STRIPE_WEBHOOK_SECRET.get_secret_value() if ENV.STRIPE_WEBHOOK_SECRET else ""
+)
+STRIPE_API_BASE = ENV.STRIPE_API_BASE
+# Days a workspace whose payment failed keeps working before it is suspended.
+BILLING_GRACE_DAYS = ENV.BILLING_GRACE_DAYS
 
 # TEMPLATES AND STATIC FILES ------------------------------------------------------------
 TEMPLATES = [

@@ -76,6 +76,18 @@ class PlatformEnv(BaseSettings):
     S3_REGION: str = Field(default="us-east-1", description="an AWS region name")
     S3_ACCESS_KEY_ID: str | None = Field(default=None, description="an access key id")
     S3_SECRET_ACCESS_KEY: SecretStr | None = Field(default=None, description="a secret key")
+    STRIPE_SECRET_KEY: SecretStr | None = Field(
+        default=None, description="a Stripe secret key (sk_...); billing is off without it"
+    )
+    STRIPE_WEBHOOK_SECRET: SecretStr | None = Field(
+        default=None, description="the signing secret of the Stripe webhook endpoint (whsec_...)"
+    )
+    STRIPE_API_BASE: str = Field(
+        default="https://api.stripe.com", description="an http(s):// URL of the Stripe API"
+    )
+    BILLING_GRACE_DAYS: Annotated[int, Field(ge=0, le=60)] = Field(
+        default=7, description="days a past-due workspace keeps working before suspension (0-60)"
+    )
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -91,6 +103,14 @@ class PlatformEnv(BaseSettings):
         if urlsplit(value).scheme not in ("console", "smtp", "smtps"):
             raise ValueError("expected console:// or smtp://user:pass@host:port")
         return value
+
+    @field_validator("STRIPE_API_BASE")
+    @classmethod
+    def _stripe_api_base(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http(s):// URL")
+        return value.rstrip("/")
 
     @field_validator("REDIS_URL")
     @classmethod

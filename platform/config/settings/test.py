@@ -18,6 +18,9 @@ TENANT_POOL_SIZE = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
 CACHES["platform"]["KEY_PREFIX"] = "test-pc"  # noqa: F405
+# Tests never reach Stripe: keys count only when the API base is a local fake.
+if not STRIPE_API_BASE.startswith(("http://127.0.0.1", "http://localhost")):  # noqa: F405
+    STRIPE_SECRET_KEY = STRIPE_WEBHOOK_SECRET = ""
 
 # A tenant app for the fleet migration tests; they swap its migrations module (also in the
 # child processes they start, through FLEET_PROBE_MIGRATIONS).

@@ -1,0 +1,34 @@
+"""Billing work on the public schema: webhook events and the dunning clock."""
+
+from __future__ import annotations
+
+from config.celery import app
+from shared_apps.billing.errors import StripeUnavailableError
+from shared_apps.billing.services import (
+    billing_grace_expire,
+    stripe_event_process,
+    stripe_events_retry,
+)
+from tenancy.tasks import PlatformTask
+
+
+@app.task(
+    base=PlatformTask, name="billing.event_process", acks_late=True,
+    autoretry_for=(StripeUnavailableError,), retry_backoff=True, retry_backoff_max=600,
+    max_retries=10,
+)  # fmt: skip
+def billing_event_process_task(*, event_id: str) -> bool:
+    """Apply one stored Stripe event; a processed event is skipped, so it is safe to repeat."""
+    return stripe_event_process(event_id=event_id)
+
+
+@app.task(base=PlatformTask, name="billing.grace_expire")
+def billing_grace_expire_task() -> int:
+    """Suspend workspaces whose grace period after a failed payment has run out."""
+    return billing_grace_expire()
+
+
+@app.task(base=PlatformTask, name="billing.events_retry")
+def billing_events_retry_task() -> int:
+    """Queue again the Stripe events whose processing has not succeeded yet."""
+    return stripe_events_retry()

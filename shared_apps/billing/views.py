@@ -1,0 +1,72 @@
+"""The workspace's billing page (owners only): parse, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.views import View
+
+from core.errors import AppError
+from core.http import request_port
+from shared_apps.accounts.models import User
+from shared_apps.billing import policy, services
+from shared_apps.billing.forms import PlanChoiceForm
+from shared_apps.billing.selectors import billing_overview
+from tenancy import require_tenant
+
+# The billing forms answer with a redirect to Stripe; CSP's form-action covers redirects.
+STRIPE_REDIRECT_HOSTS = ["https://checkout.stripe.com", "https://billing.stripe.com"]
+
+
+def _site_url(request: HttpRequest) -> str:
+    host = request.get_host().split(":")[0]
+    port = request_port(request)
+    return f"{request.scheme}://{host}:{port}/" if port else f"{request.scheme}://{host}/"
+
+
+class BillingView(LoginRequiredMixin, View):
+    @property
+    def actor(self) -> User:
+        return cast(User, self.request.user)
+
+    def get(self, request: HttpRequest, form: PlanChoiceForm | None = None) -> HttpResponse:
+        policy.require(self.actor, "billing.view")
+        overview = billing_overview(tenant_id=require_tenant().id)
+        context: dict[str, Any] = {
+            "overview": overview,
+            "form": form or PlanChoiceForm(),
+            "checkout": request.GET.get("checkout", ""),
+        }
+        response = render(request, "billing/billing.html", context, status=400 if form else 200)
+        response._csp_update = {"form-action": STRIPE_REDIRECT_HOSTS}  # type: ignore[attr-defined]
+        return response
+
+
+class BillingCheckoutView(BillingView):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = PlanChoiceForm(request.POST)
+        if form.is_valid():
+            try:
+                url = services.billing_checkout_start(
+                    actor=self.actor, plan_code=form.cleaned_data["plan"],
+                    site_url=_site_url(request),
+                )  # fmt: skip
+            except AppError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.detail)
+            else:
+                return HttpResponseRedirect(url)
+        return self.get(request, form=form)
+
+
+class BillingPortalView(BillingView):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            url = services.billing_portal_open(actor=self.actor, site_url=_site_url(request))
+        except AppError as error:
+            messages.error(request, error.detail)
+            return redirect("billing:page")
+        return HttpResponseRedirect(url)

@@ -1,0 +1,30 @@
+"""Project endpoints of a workspace's API (session-authenticated members)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shared_apps.accounts.models import User
+from tenant_apps.projects.services import project_create
+
+
+class ProjectCreateApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=120)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class Output(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        description = serializers.CharField()
+
+    def post(self, request: Request) -> Response:
+        payload = self.Input(data=request.data)
+        payload.is_valid(raise_exception=True)
+        project = project_create(actor=cast(User, request.user), **payload.validated_data)
+        return Response(self.Output(project).data, status=201)

@@ -1,0 +1,170 @@
+"""Dunning: a failed payment, the grace period, suspension through the lifecycle service,
+and recovery when the payment arrives. Owners hear about each step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from shared_apps.audit.models import AuditRecord
+from shared_apps.billing.models import BillingAccount, Plan
+from shared_apps.billing.services import billing_grace_expire
+from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.services import tenant_suspend
+from tests.billing.fake_stripe import FakeStripe, event
+
+Deliver = Callable[[dict[str, Any]], Any]
+
+
+@pytest.fixture
+def paying_a(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant, deliver: Deliver
+) -> dict[str, Any]:
+    """Tenant A on Pro, paid through checkout; returns the subscription."""
+    owner_a.post("/billing/checkout/", {"plan": "pro"})
+    [session_id] = stripe_fake.checkout_sessions
+    session = stripe_fake.checkout_complete(session_id)
+    deliver(event("checkout.session.completed", session))
+    mail.outbox.clear()
+    return stripe_fake.subscriptions[session["subscription"]]
+
+
+def payment_fails(fake: FakeStripe, subscription: dict[str, Any], deliver: Deliver) -> None:
+    fake.subscription_put(
+        customer=subscription["customer"], status="past_due", price="price_pro_monthly",
+        subscription_id=subscription["id"],
+    )  # fmt: skip
+    deliver(event("invoice.payment_failed", {
+        "object": "invoice", "id": "in_failed", "customer": subscription["customer"],
+    }))  # fmt: skip
+
+
+def payment_succeeds(fake: FakeStripe, subscription: dict[str, Any], deliver: Deliver) -> None:
+    fake.subscription_put(
+        customer=subscription["customer"], status="active", price="price_pro_monthly",
+        subscription_id=subscription["id"],
+    )  # fmt: skip
+    deliver(event("invoice.paid", {
+        "object": "invoice", "id": "in_paid", "customer": subscription["customer"],
+    }))  # fmt: skip
+
+
+def status_of(tenant: Tenant) -> str:
+    return Tenant.objects.get(pk=tenant.pk).status
+
+
+def test_payment_failure_grace_suspension_and_recovery(
+    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, owner_a: Client,
+    client_a: Client, deliver: Deliver, settings: Any, django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    settings.BILLING_GRACE_DAYS = 3
+
+    # given a failed payment: past due, grace period, e-mail; the site still works
+    before = timezone.now()
+    payment_fails(stripe_fake, paying_a, deliver)
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert account.subscription_status == "past_due"
+    assert account.plan.code == "pro"
+    assert account.grace_ends_at is not None
+    assert before + timedelta(days=3) <= account.grace_ends_at <= timezone.now() + timedelta(days=3)
+    assert [(m.subject, m.to) for m in mail.outbox] == [
+        ("Payment failed for Alpha Inc", ["owner@alpha.test"])
+    ]
+    assert b"Your last payment failed" in owner_a.get("/billing/").content
+
+    # while the grace period runs, nothing is suspended
+    with django_capture_on_commit_callbacks(execute=True):
+        assert billing_grace_expire(now=timezone.now() + timedelta(days=2)) == 0
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+
+    # when it runs out, the tenant is suspended through the lifecycle service
+    with django_capture_on_commit_callbacks(execute=True):
+        assert billing_grace_expire(now=account.grace_ends_at + timedelta(seconds=1)) == 1
+        assert billing_grace_expire(now=account.grace_ends_at + timedelta(hours=1)) == 0
+    assert status_of(tenant_a) == Tenant.Status.SUSPENDED
+    assert BillingAccount.objects.get(tenant=tenant_a).is_suspended_by_billing
+    assert (
+        AuditRecord.objects.filter(
+            action="tenant.suspend", actor="billing", tenant_id=tenant_a.id
+        ).count()
+        == 1
+    )
+    suspended = client_a.get("/")
+    assert suspended.status_code == 403
+    assert mail.outbox[-1].subject == "Alpha Inc is suspended"
+
+    # a later payment resumes it
+    payment_succeeds(stripe_fake, paying_a, deliver)
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+    account.refresh_from_db()
+    assert (account.past_due_since, account.grace_ends_at) == (None, None)
+    assert not account.is_suspended_by_billing
+    assert account.subscription_status == "active"
+    assert [m.subject for m in mail.outbox] == [
+        "Payment failed for Alpha Inc", "Alpha Inc is suspended",
+        "Payment received for Alpha Inc", "Alpha Inc is active again",
+    ]  # fmt: skip
+    assert client_a.get("/login/").status_code == 200
+
+
+def test_payment_within_grace_clears_past_due_without_suspension(
+    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver
+) -> None:
+    payment_fails(stripe_fake, paying_a, deliver)
+    payment_succeeds(stripe_fake, paying_a, deliver)
+
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert account.grace_ends_at is None
+    assert billing_grace_expire(now=timezone.now() + timedelta(days=30)) == 0
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+    assert not AuditRecord.objects.filter(actor="billing").exists()
+
+
+def test_grace_expiry_checks_stripe_first_so_a_late_event_costs_nothing(
+    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver
+) -> None:
+    payment_fails(stripe_fake, paying_a, deliver)
+    # paid, but the invoice.paid event has not arrived yet
+    stripe_fake.subscription_put(
+        customer=paying_a["customer"], status="active", price="price_pro_monthly",
+        subscription_id=paying_a["id"],
+    )  # fmt: skip
+    assert billing_grace_expire(now=timezone.now() + timedelta(days=30)) == 0
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+
+
+def test_billing_never_resumes_a_tenant_an_operator_suspended(
+    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    payment_fails(stripe_fake, paying_a, deliver)
+    tenant_suspend(tenant=tenant_a, reason="abuse report", actor="ops@platform.test")
+    grace_ends_at = BillingAccount.objects.get(tenant=tenant_a).grace_ends_at
+    assert grace_ends_at is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert billing_grace_expire(now=grace_ends_at + timedelta(seconds=1)) == 0
+    payment_succeeds(stripe_fake, paying_a, deliver)
+
+    assert status_of(tenant_a) == Tenant.Status.SUSPENDED
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert account.grace_ends_at is None
+    assert not account.is_suspended_by_billing
+    assert not AuditRecord.objects.filter(actor="billing").exists()
+
+
+def test_without_keys_grace_expiry_does_nothing(stripe_off: FakeStripe, tenant_a: Tenant) -> None:
+    BillingAccount.objects.create(
+        tenant=tenant_a, plan=Plan.objects.get(code="free"), subscription_status="past_due",
+        past_due_since=timezone.now() - timedelta(days=30),
+        grace_ends_at=timezone.now() - timedelta(days=20),
+    )  # fmt: skip
+    assert billing_grace_expire() == 0
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+    assert stripe_off.api_calls() == []

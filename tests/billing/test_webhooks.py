@@ -1,0 +1,233 @@
+"""Stripe webhooks: verified, stored once by event id, applied once, order-independent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from shared_apps.billing import services
+from shared_apps.billing import stripe_gateway as gateway
+from shared_apps.billing.errors import StripeUnavailableError
+from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
+from shared_apps.tenants.models import Tenant
+from tests.billing.conftest import WEBHOOK, post_event
+from tests.billing.fake_stripe import FakeStripe, event, signature
+
+Deliver = Callable[[dict[str, Any]], Any]
+
+
+def subscribed(fake: FakeStripe, owner: Client, tenant: Tenant, status: str = "active") -> dict:
+    """The owner went through checkout and paid; return the completed session."""
+    owner.post("/billing/checkout/", {"plan": "pro"})
+    [session_id] = fake.checkout_sessions
+    return fake.checkout_complete(session_id, status=status)
+
+
+def subscription_calls(fake: FakeStripe) -> int:
+    return sum(1 for call in fake.api_calls() if call.path.startswith("/v1/subscriptions"))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "t=1,v1=deadbeef",
+        signature("{}"),  # signed, but for another body
+        signature("x", secret="whsec_someone_else"),
+    ],
+    ids=["missing", "garbage", "other-body", "other-secret"],
+)
+def test_bad_or_missing_signature_is_400_and_changes_nothing(
+    public_client: Client, stripe_fake: FakeStripe, tenant_a: Tenant, header: str | None,
+    eager_tasks: None, django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    invoice = {
+        "object": "invoice",
+        "customer": "cus_1",
+        "metadata": {"tenant_id": str(tenant_a.id)},
+    }
+    body = json.dumps(event("invoice.paid", invoice))
+    extra: dict[str, Any] = {"HTTP_STRIPE_SIGNATURE": header} if header else {}
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = public_client.post(WEBHOOK, data=body, content_type="application/json", **extra)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "signature_invalid"
+    assert callbacks == []
+    assert not StripeEvent.objects.exists()
+    assert not BillingAccount.objects.exists()
+    assert stripe_fake.api_calls() == []
+
+
+def test_webhook_answers_only_on_the_root_host(
+    client_a: Client, stripe_fake: FakeStripe, tenant_a: Tenant
+) -> None:
+    response = post_event(client_a, event("invoice.paid", {"customer": "cus_1"}))
+    assert response.status_code == 404
+    assert not StripeEvent.objects.exists()
+
+
+def test_checkout_completed_puts_the_workspace_on_the_paid_plan(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    deliver: Deliver,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+
+    deliver(event("checkout.session.completed", session))
+
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert account.plan == pro_plan
+    assert account.subscription_status == "active"
+    assert account.stripe_subscription_id == session["subscription"]
+    assert account.current_period_end is not None
+    assert StripeEvent.objects.get().processed_at is not None
+    page = owner_a.get("/billing/")
+    assert b"<strong>Pro</strong>" in page.content
+    assert b"Manage billing" in page.content
+
+
+def test_same_event_delivered_five_times_has_one_effect(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    deliver: Deliver,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+    deliver(event("checkout.session.completed", session))
+    subscription = stripe_fake.subscription_put(
+        customer=session["customer"], status="past_due", price="price_pro_monthly",
+        subscription_id=session["subscription"],
+    )  # fmt: skip
+    failed = event("invoice.payment_failed", {
+        "object": "invoice", "id": "in_1", "customer": session["customer"],
+        "parent": {"subscription_details": {"subscription": subscription["id"]}},
+    })  # fmt: skip
+    mail.outbox.clear()
+    calls_before = subscription_calls(stripe_fake)
+
+    for _ in range(5):
+        deliver(failed)
+
+    stored = StripeEvent.objects.get(event_id=failed["id"])
+    assert stored.deliveries == 5
+    assert stored.attempts == 1
+    assert subscription_calls(stripe_fake) == calls_before + 1  # applied once
+    assert [message.subject for message in mail.outbox] == ["Payment failed for Alpha Inc"]
+    assert BillingAccount.objects.get(tenant=tenant_a).past_due_since is not None
+
+
+@pytest.mark.parametrize("order", ["created_first", "updated_first"])
+def test_out_of_order_events_converge_on_stripes_latest_state(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    deliver: Deliver, order: str,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+    sub_id = session["subscription"]
+    created = event("customer.subscription.created", stripe_fake.subscriptions[sub_id])
+    # later, the customer cancelled in the portal: Stripe now holds the canceled subscription
+    canceled = stripe_fake.subscription_put(
+        customer=session["customer"], status="canceled", price="price_pro_monthly",
+        subscription_id=sub_id, tenant_id=str(tenant_a.id),
+    )  # fmt: skip
+    deleted = event("customer.subscription.deleted", canceled)
+
+    events = [created, deleted] if order == "created_first" else [deleted, created]
+    for delivery in events:
+        deliver(delivery)
+
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert account.subscription_status == "canceled"
+    assert account.plan.code == "free"
+    assert StripeEvent.objects.filter(processed_at__isnull=False).count() == 2
+
+
+def test_a_newer_subscription_wins_over_an_old_canceled_one(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    deliver: Deliver,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+    old = stripe_fake.subscription_put(
+        customer=session["customer"], status="canceled", price="price_pro_monthly",
+        subscription_id=session["subscription"], created=1_700_000_000,
+    )  # fmt: skip
+    new = stripe_fake.subscription_put(
+        customer=session["customer"], status="active", price="price_pro_monthly",
+        tenant_id=str(tenant_a.id),
+    )  # fmt: skip
+
+    deliver(event("customer.subscription.created", new))
+    deliver(event("customer.subscription.deleted", old))  # the late one
+
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert (account.stripe_subscription_id, account.plan.code) == (new["id"], "pro")
+
+
+def test_failed_processing_is_recorded_and_a_redelivery_processes_it(
+    owner_a: Client, public_client: Client, stripe_fake: FakeStripe, pro_plan: Plan,
+    tenant_a: Tenant, deliver: Deliver, monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+    completed = event("checkout.session.completed", session)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert post_event(public_client, completed).status_code == 200
+
+    def down(**kwargs: Any) -> Any:
+        raise StripeUnavailableError("connection reset")
+
+    monkeypatch.setattr(gateway, "subscriptions_for_customer", down)
+    with pytest.raises(StripeUnavailableError):
+        services.stripe_event_process(event_id=completed["id"])
+    stored = StripeEvent.objects.get(event_id=completed["id"])
+    assert (stored.processed_at, stored.attempts) == (None, 1)
+    assert stored.last_error == "StripeUnavailableError: connection reset"
+    assert BillingAccount.objects.get(tenant=tenant_a).plan.code == "free"
+
+    monkeypatch.undo()
+    deliver(completed)  # Stripe tries again
+
+    stored.refresh_from_db()
+    assert stored.processed_at is not None
+    assert (stored.attempts, stored.deliveries, stored.last_error) == (2, 2, "")
+    assert BillingAccount.objects.get(tenant=tenant_a).plan == pro_plan
+
+
+def test_event_for_no_known_workspace_is_stored_and_ignored(
+    stripe_fake: FakeStripe, deliver: Deliver, tenant_a: Tenant
+) -> None:
+    deliver(event("invoice.paid", {"object": "invoice", "customer": "cus_unknown"}))
+    deliver(event("customer.created", {"object": "customer", "id": "cus_x"}))
+    assert StripeEvent.objects.filter(processed_at__isnull=False).count() == 2
+    assert not BillingAccount.objects.exists()
+
+
+def test_webhook_without_keys_is_refused(public_client: Client, stripe_off: FakeStripe) -> None:
+    response = post_event(public_client, event("invoice.paid", {"customer": "cus_1"}))
+    assert response.status_code == 404
+    assert response.json()["code"] == "billing_not_configured"
+    assert not StripeEvent.objects.exists()
+
+
+def test_events_left_unprocessed_are_queued_again(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    public_client: Client, eager_tasks: None, django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+    completed = event("checkout.session.completed", session)
+    with django_capture_on_commit_callbacks(execute=False):  # the queued message was lost
+        post_event(public_client, completed)
+    assert services.stripe_events_retry(older_than=timedelta(minutes=30)) == 0  # too recent
+
+    StripeEvent.objects.update(received_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.stripe_events_retry(older_than=timedelta(minutes=30)) == 1
+
+    assert StripeEvent.objects.get().processed_at is not None
+    assert BillingAccount.objects.get(tenant=tenant_a).plan == pro_plan
+    assert services.stripe_events_retry(older_than=timedelta(0)) == 0
