@@ -57,3 +57,25 @@ def tenant_key(key: str, key_prefix: str, version: int | str) -> str:
 def tenant_cache_invalidate(schema_name: str) -> None:
     """Drop every cache entry of one tenant in O(1), leaving every other tenant's intact."""
     GENERATIONS.bump(schema_name)
+
+
+def tenant_cache_purge(schema_name: str) -> int:
+    """Delete a removed tenant's cache entries for good (a scan: for deletions, not requests).
+
+    Invalidates first, so nothing reads the entries while they are being deleted.
+    """
+    from django_redis import get_redis_connection  # type: ignore[import-untyped]
+
+    tenant_cache_invalidate(schema_name)
+    client = get_redis_connection("default")
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"*:{schema_name}.*", count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            deleted += int(client.delete(*batch))
+            batch = []
+    if batch:
+        deleted += int(client.delete(*batch))
+    client.delete(caches["platform"].make_key(GENERATION_KEY.format(schema=schema_name)))
+    return deleted

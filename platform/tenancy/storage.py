@@ -13,10 +13,12 @@ permission check.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from django.core import signing
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.urls import reverse
 from storages.backends.s3 import S3Storage
 
@@ -95,3 +97,45 @@ def tenant_file_token_load(token: str) -> tuple[str, str | None]:
     if payload["t"] != str(require_tenant().id):
         raise signing.BadSignature("issued in another tenant")
     return str(payload["n"]), payload.get("f")
+
+
+def tenant_media_names(directory: str = "") -> Iterator[str]:
+    """Yield the name of every file under the active tenant's prefix (recursively)."""
+    try:
+        folders, files = default_storage.listdir(directory)
+    except FileNotFoundError:  # local storage: the tenant never stored a file
+        return
+    for name in files:
+        yield f"{directory}/{name}" if directory else name
+    for folder in folders:
+        yield from tenant_media_names(f"{directory}/{folder}" if directory else folder)
+
+
+def tenant_media_purge() -> int:
+    """Delete every file under the active tenant's prefix; return how many were deleted."""
+    storage = storages["default"]
+    if isinstance(storage, TenantS3Storage):
+        bucket = storage.bucket
+        prefix = storage.location.rstrip("/") + "/"
+        deleted = 0
+        for batch in _batches(bucket.objects.filter(Prefix=prefix), 1000):
+            bucket.delete_objects(Delete={"Objects": [{"Key": obj.key} for obj in batch]})
+            deleted += len(batch)
+        return deleted
+    location = str(getattr(storage, "location", ""))
+    if not location or not os.path.isdir(location):
+        return 0
+    count = sum(len(files) for _, _, files in os.walk(location))
+    shutil.rmtree(location)
+    return count
+
+
+def _batches(items: Any, size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -202,3 +202,28 @@ def run_migrate(
         **summary.as_dict(),
     )  # fmt: skip
     return summary
+
+
+def tenant_command_run(*, tenant: Any, name: str, args: list[str]) -> dict[str, Any]:
+    """Run one manage.py command inside a tenant; capture its output and outcome."""
+    import io
+
+    from django.core.management.base import CommandError
+
+    from tenancy import tenant_context
+
+    out, err = io.StringIO(), io.StringIO()
+    status, error = "succeeded", ""
+    started = time.monotonic()
+    try:
+        with tenant_context(tenant):
+            call_command(name, *args, stdout=out, stderr=err)
+    except (CommandError, SystemExit) as failure:
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+    except Exception as failure:  # the next tenant still runs; the summary names this one
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+    return {
+        "subdomain": tenant.subdomain, "status": status, "output": out.getvalue(),
+        "error": (err.getvalue() + ("\n" if err.getvalue() and error else "") + error),
+        "ms": round((time.monotonic() - started) * 1000, 1),
+    }  # fmt: skip

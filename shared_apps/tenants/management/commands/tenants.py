@@ -12,14 +12,24 @@ import os
 import secrets
 import socket
 import sys
-from argparse import ArgumentParser
+from argparse import REMAINDER, ArgumentParser
+from pathlib import Path
 from typing import Any
 
+from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from core.errors import AppError
 from shared_apps.audit.services import audit_record
-from shared_apps.tenants.fleet import MigrationReport, run_migrate
+from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.fleet import MigrationReport, run_migrate, tenant_command_run
+from shared_apps.tenants.lifecycle import (
+    tenant_archive,
+    tenant_delete,
+    tenant_export,
+    tenant_restore,
+)
 from shared_apps.tenants.migrator import RunLock
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.provisioning import pool_fill, template_refresh
@@ -52,7 +62,10 @@ def tenant_summary(tenant: Tenant) -> dict[str, Any]:
 
 
 class Command(BaseCommand):
-    help = "Manage tenants: create, list, suspend, resume, template."
+    help = (
+        "Manage tenants: create, list, migrate, suspend, resume, archive, restore, delete, "
+        "export, run, template."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -100,6 +113,43 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="list the pending migrations; change nothing"
         )
         self._add_json(migrate)
+
+        archive = verbs.add_parser(
+            "archive", help="dump a tenant's schema to storage, then drop the schema"
+        )
+        archive.add_argument("subdomain")
+        self._add_json(archive)
+
+        restore = verbs.add_parser("restore", help="bring an archived tenant back")
+        restore.add_argument("subdomain")
+        self._add_json(restore)
+
+        delete = verbs.add_parser(
+            "delete", help="remove a tenant for good: schema, files, cache, rows"
+        )
+        delete.add_argument("subdomain")
+        delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+        delete.add_argument(
+            "--force", action="store_true", help="also delete a tenant that is not archived"
+        )
+        self._add_json(delete)
+
+        export = verbs.add_parser(
+            "export", help="write a portable zip of a tenant's data (JSON per model, files)"
+        )
+        export.add_argument("subdomain")
+        export.add_argument(
+            "--output", type=Path, metavar="PATH",
+            help="where to write the zip (default: ./<subdomain>-<time>.zip)",
+        )  # fmt: skip
+        self._add_json(export)
+
+        run = verbs.add_parser(
+            "run", help="run a manage.py command inside tenants: run [--all] [SUB] -- CMD ..."
+        )
+        run.add_argument("--all", action="store_true", help="every active and suspended tenant")
+        self._add_json(run)
+        run.add_argument("rest", nargs=REMAINDER, metavar="[SUBDOMAIN] -- COMMAND [ARGS ...]")
 
         listing = verbs.add_parser("list", help="list tenants")
         listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
@@ -198,6 +248,116 @@ class Command(BaseCommand):
             actor=cli_actor(), action=action, outcome="failed", subdomain=subdomain[:63],
             error=error.code, detail=error.detail,
         )  # fmt: skip
+
+    def verb_archive(self, options: dict[str, Any]) -> None:
+        tenant = self._audited_lookup(options, "tenant.archive")
+        done = tenant_archive(tenant=tenant, actor=cli_actor())
+        result = {
+            **tenant_summary(done.tenant), "archive": done.archive.storage_name,
+            "size_bytes": done.archive.size_bytes, "sha256": done.archive.sha256,
+            "seconds": round(done.seconds, 3),
+        }  # fmt: skip
+        self._emit(
+            options, result,
+            f"Archived '{tenant.subdomain}': {done.archive.size_bytes:,} bytes in "
+            f"{done.archive.storage_name} (under the tenant's storage prefix); schema dropped.",
+        )  # fmt: skip
+
+    def verb_restore(self, options: dict[str, Any]) -> None:
+        tenant = self._audited_lookup(options, "tenant.restore")
+        done = tenant_restore(tenant=tenant, actor=cli_actor())
+        result = {
+            **tenant_summary(done.tenant), "archive": done.archive.storage_name,
+            "migrations_applied": done.migrations, "seconds": round(done.seconds, 3),
+        }  # fmt: skip
+        migrated = f"; applied {', '.join(done.migrations)}" if done.migrations else ""
+        self._emit(
+            options, result,
+            f"Restored '{tenant.subdomain}' from {done.archive.storage_name}{migrated}.",
+        )  # fmt: skip
+
+    def verb_delete(self, options: dict[str, Any]) -> None:
+        tenant = self._audited_lookup(options, "tenant.delete")
+        if not options["yes"]:
+            error = TenantStateError(
+                f"deleting '{tenant.subdomain}' cannot be undone; add --yes to confirm"
+            )
+            self._audit_failure("tenant.delete", tenant.subdomain, error)
+            raise error
+        done = tenant_delete(tenant=tenant, actor=cli_actor(), force=options["force"])
+        result = {
+            "deleted": True, "id": done.tenant_id, "subdomain": done.subdomain,
+            "files_deleted": done.files_deleted, "cache_keys_deleted": done.cache_keys_deleted,
+        }  # fmt: skip
+        self._emit(
+            options, result,
+            f"Deleted '{done.subdomain}': schema, {done.files_deleted} file(s), "
+            f"{done.cache_keys_deleted} cache key(s) and its rows.",
+        )  # fmt: skip
+
+    def verb_export(self, options: dict[str, Any]) -> None:
+        tenant = self._audited_lookup(options, "tenant.export")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        output = options["output"] or Path(f"{tenant.subdomain}-{stamp}.zip")
+        done = tenant_export(tenant=tenant, actor=cli_actor(), output=output.resolve())
+        result = {
+            **tenant_summary(tenant), "path": str(done.path), "size_bytes": done.size_bytes,
+            "models": done.models, "files": done.files, "seconds": round(done.seconds, 3),
+        }  # fmt: skip
+        self._emit(
+            options, result,
+            f"Exported '{tenant.subdomain}' to {done.path}: {sum(done.models.values())} "
+            f"row(s) in {len(done.models)} model(s), {done.files} file(s), "
+            f"{done.size_bytes:,} bytes.",
+        )  # fmt: skip
+
+    def verb_run(self, options: dict[str, Any]) -> None:
+        rest = list(options["rest"])
+        if "--" not in rest:
+            raise CommandError("separate the command with --, e.g. tenants run acme -- check")
+        targets, command = rest[: rest.index("--")], rest[rest.index("--") + 1 :]
+        if not command:
+            raise CommandError("name a command after --, e.g. tenants run acme -- check")
+        if bool(targets) == options["all"] or len(targets) > 1:
+            raise CommandError("name one tenant or give --all (not both)")
+        options["subdomain"] = targets[0] if targets else ""
+        name, *args = command
+        if name not in get_commands():
+            raise CommandError(f"unknown command {name!r}")
+        if name == "tenants":
+            raise CommandError("`tenants` cannot run inside a tenant")
+        if options["all"]:
+            tenants = list(
+                Tenant.objects.filter(status__in=["active", "suspended"]).order_by("subdomain")
+            )
+        else:
+            tenant = self._audited_lookup(options, "tenant.run")
+            if tenant.status not in ("active", "suspended"):
+                raise TenantStateError(f"'{tenant.subdomain}' is {tenant.status}; it has no schema")
+            tenants = [tenant]
+        failed = []
+        for tenant in tenants:
+            outcome = tenant_command_run(tenant=tenant, name=name, args=args)
+            if outcome["status"] != "succeeded":
+                failed.append(tenant.subdomain)
+            if options["json"]:
+                self.stdout.write(json.dumps({"event": "tenant", **outcome}))
+            else:
+                self.stdout.write(f"== {tenant.subdomain} ({outcome['status']})")
+                text = (outcome["output"] + outcome["error"]).rstrip("\n")
+                if text:
+                    self.stdout.write(text)
+        audit_record(
+            actor=cli_actor(), action="tenant.run", outcome="failed" if failed else "succeeded",
+            subdomain=tenants[0].subdomain if len(tenants) == 1 else "",
+            command=[name, *args], tenants=len(tenants), failed=failed,
+        )  # fmt: skip
+        if options["json"]:
+            self.stdout.write(
+                json.dumps({"event": "summary", "tenants": len(tenants), "failed": failed})
+            )
+        if failed:
+            raise CommandError(f"{name} failed in {len(failed)} tenant(s): {', '.join(failed)}")
 
     def verb_list(self, options: dict[str, Any]) -> None:
         tenants = [tenant_summary(tenant) for tenant in tenant_list(status=options["status"])]
