@@ -7,7 +7,9 @@ Run with `make bench-migrations`. In one fresh database with BENCH_TENANTS (1,00
 - one migration: one AddField in a tenant app; stock standard, stock multiprocessing, then
   ours three times (each time one more AddField), median;
 - connection memory: one connection serving every tenant in turn (each of its tables
-  read), its server session's memory without recycling and with TENANT_CONNECTION_MAX_SCHEMAS.
+  read), its server session's memory without recycling and with TENANT_CONNECTION_MAX_SCHEMAS;
+- one tenant at a time as the fleet grows: with BENCH_EXPORT_TENANTS (5,000) tenants present,
+  `tenants export` and `tenants archive` + `restore` of a small tenant (medians of 5).
 
 Each figure is the wall time of the whole command (process start included), as an operator
 sees it. Writes its section of docs/benchmarks.md.
@@ -33,6 +35,7 @@ ROOT = routing_bench.ROOT
 PYTHON = sys.executable
 DB_NAME = "bench_migrations"
 TENANTS = int(os.environ.get("BENCH_TENANTS", "1000"))
+EXPORT_TENANTS = int(os.environ.get("BENCH_EXPORT_TENANTS", "5000"))
 PARALLEL = os.cpu_count() or 1
 VERSIONS = 6  # v1: the app's first migration; each later version adds one AddField
 APP_DIR = Path(tempfile.mkdtemp(prefix="bench-migrations-"))
@@ -103,7 +106,7 @@ FILL = """
 import os, django
 django.setup()
 from shared_apps.tenants.services import tenant_create
-for n in range(int(os.environ["BENCH_TENANTS"])):
+for n in range(int(os.environ.get("BENCH_FROM", "0")), int(os.environ["BENCH_TENANTS"])):
     tenant_create(name=f"Fleet {n}", subdomain=f"fleet{n}", owner_email=f"o@f{n}.test",
                   owner_password="fleet-password-123")
 """
@@ -211,8 +214,42 @@ def main() -> None:
     say("connection memory")
     results["memory_unbounded"] = memory(100000)
     results["memory_recycled"] = memory(150)
+    say(f"one tenant at a time: growing the fleet to {EXPORT_TENANTS} tenants")
+    run_python(
+        FILL, VERSIONS, BENCH_FAST_HASH="1", BENCH_FROM=str(TENANTS),
+        BENCH_TENANTS=str(EXPORT_TENANTS),
+    )  # fmt: skip
+    results.update(one_at_a_time())
     say(json.dumps(results))
     write(results)
+
+
+def one_at_a_time() -> dict[str, float]:
+    exports, exports_work, archives, restores = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
+        for n in range(5):
+            target = Path(folder) / f"export-{n}.zip"
+            seconds, output = timed(
+                ["tenants", "export", "fleet1", "--output", str(target), "--json"], VERSIONS
+            )
+            exports.append(seconds)
+            exports_work.append(float(json.loads(output.strip().splitlines()[-1])["seconds"]))
+    # Suspended first: archiving an active tenant also waits TENANT_ROUTE_RECHECK_SECONDS
+    # for every process to stop serving it; that wait is configuration, not work.
+    timed(["tenants", "suspend", "fleet2", "--reason", "benchmark"], VERSIONS)
+    for _ in range(5):
+        seconds, _ = timed(["tenants", "archive", "fleet2", "--json"], VERSIONS)
+        archives.append(seconds)
+        seconds, _ = timed(["tenants", "restore", "fleet2", "--json"], VERSIONS)
+        restores.append(seconds)
+        timed(["tenants", "suspend", "fleet2", "--reason", "benchmark"], VERSIONS)
+    return {
+        "export_tenants": float(EXPORT_TENANTS),
+        "export": statistics.median(exports),
+        "export_work": statistics.median(exports_work),
+        "archive": statistics.median(archives),
+        "restore": statistics.median(restores),
+    }
 
 
 def write(results: dict[str, object]) -> None:
@@ -258,6 +295,17 @@ in turn, server session memory (`pg_backend_memory_contexts`):
 | never recycled | {unbounded["peak"] / mb:,.0f} MB | {unbounded["last"] / mb:,.0f} MB |
 | recycled after 150 tenants (`TENANT_CONNECTION_MAX_SCHEMAS`) | \
 {recycled["peak"] / mb:,.0f} MB | {recycled["last"] / mb:,.0f} MB |
+
+One tenant at a time with {int(float(results["export_tenants"])):,} tenants present (a small
+tenant: its owner and no other rows), whole command, median of 5:
+
+| command | wall time |
+|---|---:|
+| `tenants export` | {s("export")} ({s("export_work")} of it the export itself, the rest \
+process start) |
+| `tenants archive` of a suspended tenant (pg_dump of one schema, upload, drop) | \
+{s("archive")} |
+| `tenants restore` (download, pg_restore, migrate check) | {s("restore")} |
 """
     path = ROOT / "docs" / "benchmarks.md"
     start, end = "<!-- bench:migrations:start -->", "<!-- bench:migrations:end -->"

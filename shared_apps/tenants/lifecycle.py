@@ -166,7 +166,8 @@ def _archive(tenant: Tenant, actor: str) -> ArchiveResult:
         tenant, Tenant.Status.ARCHIVED, allowed={"active", "suspended"}, verb="archived"
     )
     try:
-        _stop_serving_wait()
+        if previous == Tenant.Status.ACTIVE:  # a suspended tenant takes no writes already
+            _stop_serving_wait()
         with tempfile.TemporaryDirectory(prefix="tenant-archive-") as folder:
             dump = Path(folder) / "schema.pgdump"
             schemas.schema_dump_archive(tenant.schema_name, str(dump))
@@ -292,7 +293,7 @@ def tenant_delete(*, tenant: Tenant, actor: str, force: bool = False) -> DeleteR
 def _delete(tenant: Tenant, actor: str, force: bool) -> DeleteResult:
     allowed = {"archived"} | ({"active", "suspended", "provisioning"} if force else set())
     previous = _status_set(tenant, Tenant.Status.ARCHIVED, allowed=allowed, verb="deleted")
-    if previous != Tenant.Status.ARCHIVED:
+    if previous == Tenant.Status.ACTIVE:
         _stop_serving_wait()
     with tenant_context(tenant):
         files = tenant_media_purge()
