@@ -39,7 +39,7 @@ test: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: $(STAMP)
-	@$(WITH_SERVICES) sh -c '$(BIN)/python manage.py migrate_schemas && $(BIN)/python manage.py tenants template'
+	@$(WITH_SERVICES) $(BIN)/python manage.py tenants migrate
 
 shell: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python manage.py shell

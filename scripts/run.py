@@ -55,15 +55,10 @@ def main() -> int:
     os.environ.update(env)
 
     say("migrating the public schema and every tenant")
-    migrated = manage("migrate_schemas", "--verbosity", "0")
+    migrated = manage("tenants", "migrate")  # also brings the provisioning template up to date
     if migrated.returncode != 0:
         say("migrations failed; see the output above")
         return migrated.returncode
-
-    template = manage("tenants", "template", capture=True)
-    if template.returncode != 0:
-        print(template.stderr, file=sys.stderr)
-        return template.returncode
 
     demo = manage(
         "tenants",

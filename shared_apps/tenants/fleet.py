@@ -68,7 +68,8 @@ class MigrationReport:
             self._line("public", migrations=names, dry_run=dry_run)
         elif names:
             verb = "would apply" if dry_run else "applied"
-            self.out.write(f"public schema: {verb} {', '.join(names)}")
+            shown = ", ".join(names) if len(names) <= 5 else f"{names[0]} … {names[-1]}"
+            self.out.write(f"public schema: {verb} {len(names)} migration(s): {shown}")
         else:
             self.out.write("public schema: up to date")
 
@@ -146,11 +147,21 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def public_pending() -> list[str]:
+def public_pending() -> tuple[bool, list[str]]:
+    """Whether the public schema lacks migrations, and which change it: Django records the
+    tenant-only apps' migrations in public too, but they change nothing there."""
+    from tenancy.routers import tenant_only_labels
+
     with public_context():
         executor = MigrationExecutor(connection)
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+    tenant_only = tenant_only_labels()
+    shown = [
+        f"{migration.app_label}.{migration.name}"
+        for migration, _ in plan
+        if migration.app_label not in tenant_only
+    ]
+    return bool(plan), shown
 
 
 def run_migrate(
@@ -158,9 +169,9 @@ def run_migrate(
 ) -> MigrationSummary:
     """Public schema first, then the pending tenants, then the provisioning template."""
     started = time.monotonic()
-    public = public_pending()
+    public_behind, public = public_pending()
     report.public(public, dry_run=dry_run)
-    if public and not dry_run:
+    if public_behind and not dry_run:
         with public_context():
             call_command(
                 "migrate_schemas", shared=True, interactive=False, verbosity=0, skip_checks=True
