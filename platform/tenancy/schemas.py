@@ -150,19 +150,49 @@ def schema_dump_archive(schema_name: str, path: str) -> None:
 
 
 def schema_restore_archive(schema_name: str, path: str) -> None:
-    """Recreate a schema from `schema_dump_archive`'s file, all or nothing."""
+    """Recreate a schema from `schema_dump_archive`'s file, all or nothing.
+
+    pg_restore writes the SQL and psql runs it in one transaction. In between, the settings
+    a newer pg_dump adds that an older server does not know (`transaction_timeout`, new in
+    PostgreSQL 17) are dropped, so the wheel's tools restore into any supported server.
+    """
     import subprocess
 
     quote(schema_name)
     if schema_exists(schema_name):
         raise RuntimeError(f"schema {schema_name} already exists; refusing to restore over it")
+    unsupported = _settings_unknown_to_server()
     dbname, env = _pg_client_args()
-    done = subprocess.run(
-        [
-            _pg_binary("pg_restore"), dbname, "--single-transaction",
-            "--exit-on-error", "--no-owner", "--no-privileges", path,
-        ],
-        capture_output=True, text=True, env=env, check=False, timeout=3600,
+    script = subprocess.Popen(
+        [_pg_binary("pg_restore"), "--file=-", "--no-owner", "--no-privileges", path],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"pg_restore of {schema_name} failed: {done.stderr.strip()}")
+    runner = subprocess.Popen(
+        [
+            _pg_binary("psql"), dbname, "--no-psqlrc", "--quiet", "--single-transaction",
+            "--set=ON_ERROR_STOP=1", "--file=-",
+        ],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert script.stdout is not None
+    assert runner.stdin is not None
+    try:
+        for line in script.stdout:
+            if not line.startswith(unsupported):
+                runner.stdin.write(line)
+        runner.stdin.close()
+    except BrokenPipeError:
+        pass  # psql stopped on an error; its stderr says which
+    script_error = script.stderr.read().decode() if script.stderr else ""
+    runner_error = runner.stderr.read() if runner.stderr else b""
+    runner.wait(timeout=3600)
+    if script.wait(timeout=60) != 0:
+        raise RuntimeError(f"pg_restore of {schema_name} failed: {script_error.strip()}")
+    if runner.returncode != 0:
+        raise RuntimeError(f"restoring {schema_name} failed: {runner_error.decode().strip()}")
+
+
+def _settings_unknown_to_server() -> tuple[bytes, ...]:
+    if connection.pg_version >= 170000:  # type: ignore[attr-defined]
+        return (b"\x00",)  # nothing to drop (no SQL line starts with NUL)
+    return (b"SET transaction_timeout",)
