@@ -57,6 +57,34 @@ def _create(spec: SessionTenant) -> Tenant:
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(
+    django_db_setup: None, request: pytest.FixtureRequest, django_db_blocker: Any,
+    django_db_keepdb: bool, django_db_createdb: bool,
+) -> Iterator[None]:  # fmt: skip
+    """pytest-django's test databases, plus the default one when no collected test asks for it.
+
+    pytest-django creates test databases only for tests that request `db`, `transactional_db`
+    or `django_db`. The worker tests reach the database through session fixtures alone, so run
+    by themselves they would otherwise use the configured (unmigrated, or worse, real) database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+    from pytest_django.fixtures import _get_databases_for_setup
+
+    if "default" in _get_databases_for_setup(request.session.items)[0]:
+        yield
+        return
+    keepdb = django_db_keepdb and not django_db_createdb
+    with django_db_blocker.unblock():
+        # django-stubs say a Mapping; Django (like pytest-django) takes any container of aliases.
+        aliases: Any = {"default"}
+        created = setup_databases(verbosity=0, interactive=False, aliases=aliases, keepdb=keepdb)
+    yield
+    if not keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(created, verbosity=0)
+
+
+@pytest.fixture(scope="session")
 def provisioning_template(django_db_setup: None, django_db_blocker: Any) -> None:
     """Build the provisioning template once: every tenant created in tests is cloned from it."""
     with django_db_blocker.unblock():

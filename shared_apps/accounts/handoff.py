@@ -4,15 +4,22 @@ host-only), so the workspace signs the owner in itself after checking the token.
 
 A token is signed (Django's signing with its own salt), names its tenant and user, expires
 after HANDOFF_MAX_AGE seconds and can be redeemed once (its nonce is claimed in Redis).
+
+The hand-off may continue to one place other than the home page: the workspace's own
+checkout page for the plan chosen at signup (`next`); anything else is ignored.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
 from uuid import UUID
 
+from django.conf import settings
 from django.core import signing
 from django.core.cache import caches
+from django.urls import reverse
 
 from shared_apps.accounts.errors import HandoffInvalidError
 from shared_apps.accounts.models import User
@@ -20,6 +27,7 @@ from tenancy import require_tenant
 
 SALT = "accounts.handoff"
 HANDOFF_MAX_AGE = 60
+_PLAN_CODE = re.compile(r"^[-a-zA-Z0-9_]{1,40}$")  # billing.Plan.code is a slug
 
 
 def handoff_issue(*, tenant_id: UUID, user_id: int) -> str:
@@ -54,3 +62,21 @@ def handoff_redeem(token: str) -> User:
     if user is None:
         raise HandoffInvalidError("This sign-in link is not valid.")
     return user
+
+
+def handoff_next_clean(raw: str) -> str | None:
+    """Return where a hand-off may continue on the workspace's own host, or None.
+
+    Only the billing checkout page with one plan code is allowed, and it is rebuilt from
+    its parts: no other host, scheme or path (`//evil.test`, backslashes, ...) comes back.
+    """
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return None
+    if parts.path != reverse("billing:checkout", urlconf=settings.ROOT_URLCONF):
+        return None
+    query = parse_qs(parts.query, keep_blank_values=True)
+    plans = query.get("plan", [])
+    if set(query) != {"plan"} or len(plans) != 1 or not _PLAN_CODE.match(plans[0]):
+        return None
+    return f"{parts.path}?{urlencode({'plan': plans[0]})}"

@@ -21,6 +21,10 @@ class NoBillingAccountError(AppError):
     code, status, title = "no_billing_account", 409, "Workspace has no billing account yet"
 
 
+class BillingUnavailableError(AppError):
+    code, status, title = "billing_unavailable", 503, "Billing is temporarily unavailable"
+
+
 class WebhookSignatureInvalidError(AppError):
     code, status, title = "signature_invalid", 400, "Webhook signature is not valid"
 

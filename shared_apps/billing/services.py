@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,14 +26,14 @@ from shared_apps.billing import policy
 from shared_apps.billing import stripe_gateway as gateway
 from shared_apps.billing.errors import (
     BillingNotConfiguredError,
+    BillingUnavailableError,
     NoBillingAccountError,
     PlanLimitReachedError,
-    PlanNotFoundError,
     StripeUnavailableError,
     SubscriptionExistsError,
 )
 from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
-from shared_apps.billing.selectors import plan_default, plan_for_tenant
+from shared_apps.billing.selectors import checkout_plan_get, plan_default, plan_for_tenant
 from shared_apps.tenants.errors import TenantStateError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_host, tenant_resume, tenant_suspend
@@ -101,16 +103,12 @@ def billing_checkout_start(*, actor: User, plan_code: str, site_url: str) -> str
     """Return the Stripe Checkout address where the owner subscribes the workspace to a plan.
 
     Raises:
-        PermissionDenied, BillingNotConfiguredError, PlanNotFoundError, SubscriptionExistsError.
+        PermissionDenied, BillingNotConfiguredError, PlanNotFoundError, SubscriptionExistsError,
+        BillingUnavailableError (Stripe unreachable; nothing changed, the owner may retry).
     """
-    policy.require(actor, "billing.manage")
-    if not gateway.billing_enabled():
-        raise BillingNotConfiguredError("Billing is not configured; every workspace is free.")
+    plan = checkout_plan_get(actor=actor, plan_code=plan_code)
     ref = require_tenant()
-    plan = Plan.objects.available().filter(code=plan_code).exclude(stripe_price_id="").first()
-    if plan is None:
-        raise PlanNotFoundError(f"There is no paid plan '{plan_code}'.", field="plan")
-    with public_context(), transaction.atomic():
+    with _stripe_reachable(), public_context(), transaction.atomic():
         account = _account_lock(Tenant.objects.get(pk=ref.id))
         if account.subscription_status in BillingAccount.LIVE:
             raise SubscriptionExistsError(
@@ -136,7 +134,8 @@ def billing_portal_open(*, actor: User, site_url: str) -> str:
     """Return a Stripe customer portal address (change plan, update the card, cancel).
 
     Raises:
-        PermissionDenied, BillingNotConfiguredError, NoBillingAccountError.
+        PermissionDenied, BillingNotConfiguredError, NoBillingAccountError,
+        BillingUnavailableError (Stripe unreachable; the owner may retry).
     """
     policy.require(actor, "billing.manage")
     if not gateway.billing_enabled():
@@ -144,10 +143,24 @@ def billing_portal_open(*, actor: User, site_url: str) -> str:
     account = BillingAccount.objects.filter(tenant_id=require_tenant().id).first()
     if account is None or not account.stripe_customer_id:
         raise NoBillingAccountError("Choose a paid plan first; there is nothing to manage yet.")
-    session = gateway.portal_session_create(
-        customer_id=account.stripe_customer_id, return_url=f"{site_url}billing/"
-    )
+    with _stripe_reachable():
+        session = gateway.portal_session_create(
+            customer_id=account.stripe_customer_id, return_url=f"{site_url}billing/"
+        )
     return str(session["url"])
+
+
+@contextmanager
+def _stripe_reachable() -> Iterator[None]:
+    """Tell the owner to retry when Stripe is down (the tasks retry on their own instead)."""
+    try:
+        yield
+    except StripeUnavailableError as error:
+        logger.warning("stripe unreachable", extra={"error": str(error)[:200]})
+        raise BillingUnavailableError(
+            "Stripe, our payment provider, could not be reached; nothing was charged. "
+            "Please try again in a minute."
+        ) from error
 
 
 # WEBHOOK EVENTS ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from core.http import request_port
 from shared_apps.accounts.models import User
 from shared_apps.billing import policy, services
 from shared_apps.billing.forms import PlanChoiceForm
-from shared_apps.billing.selectors import billing_overview
+from shared_apps.billing.models import Plan
+from shared_apps.billing.selectors import billing_overview, checkout_plan_get
 from tenancy import require_tenant
 
 # The billing forms answer with a redirect to Stripe; CSP's form-action covers redirects.
@@ -33,12 +34,19 @@ class BillingView(LoginRequiredMixin, View):
     def actor(self) -> User:
         return cast(User, self.request.user)
 
-    def get(self, request: HttpRequest, form: PlanChoiceForm | None = None) -> HttpResponse:
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self.page(request)
+
+    def page(
+        self, request: HttpRequest, *, form: PlanChoiceForm | None = None,
+        chosen: Plan | None = None,
+    ) -> HttpResponse:  # fmt: skip
         policy.require(self.actor, "billing.view")
         overview = billing_overview(tenant_id=require_tenant().id)
         context: dict[str, Any] = {
             "overview": overview,
             "form": form or PlanChoiceForm(),
+            "chosen": chosen,
             "checkout": request.GET.get("checkout", ""),
         }
         response = render(request, "billing/billing.html", context, status=400 if form else 200)
@@ -47,6 +55,22 @@ class BillingView(LoginRequiredMixin, View):
 
 
 class BillingCheckoutView(BillingView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        """Ask before paying: signup sends the new owner here with the plan they chose.
+
+        A GET only shows the plan and a "Continue to payment" button; the checkout itself
+        stays a POST, behind CSRF.
+        """
+        form = PlanChoiceForm(request.GET)
+        if not form.is_valid():
+            return redirect("billing:page")
+        try:
+            plan = checkout_plan_get(actor=self.actor, plan_code=form.cleaned_data["plan"])
+        except AppError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.detail)
+            return self.page(request, form=form)
+        return self.page(request, chosen=plan)
+
     def post(self, request: HttpRequest) -> HttpResponse:
         form = PlanChoiceForm(request.POST)
         if form.is_valid():
@@ -59,7 +83,7 @@ class BillingCheckoutView(BillingView):
                 form.add_error(error.field if error.field in form.fields else None, error.detail)
             else:
                 return HttpResponseRedirect(url)
-        return self.get(request, form=form)
+        return self.page(request, form=form)
 
 
 class BillingPortalView(BillingView):

@@ -26,6 +26,11 @@ class SignupView(FormView):
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         return super().get_context_data(root_domain=settings.ROOT_DOMAIN, **kwargs)
 
+    def get_initial(self) -> dict[str, Any]:
+        # Pricing links land on /signup/?plan=<code> with that plan chosen.
+        plan = self.request.GET.get("plan")
+        return {"plan": plan} if plan else {}
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = super().dispatch(request, *args, **kwargs)
         # The form's answer redirects to the new workspace's host; CSP's form-action

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -12,7 +14,7 @@ from django.views.generic import TemplateView
 from two_factor.views import LoginView as TwoFactorLoginView
 
 from shared_apps.accounts.errors import HandoffInvalidError
-from shared_apps.accounts.handoff import handoff_redeem
+from shared_apps.accounts.handoff import handoff_next_clean, handoff_redeem
 from tenant_apps.workspace.selectors import workspace_settings_get
 
 
@@ -27,17 +29,22 @@ class LogoutView(auth_views.LogoutView):
 
 
 class HandoffView(View):
-    """Sign in the owner who just created this workspace on the root host."""
+    """Sign in the owner who just created this workspace on the root host.
+
+    A paid plan chosen at signup continues to this workspace's checkout page (`next`).
+    """
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        next_path = handoff_next_clean(request.GET.get("next", ""))
         try:
             user = handoff_redeem(request.GET.get("token", ""))
         except HandoffInvalidError as error:
-            return render(
-                request, "workspace/handoff_invalid.html", {"notice": error.detail}, status=400
-            )
+            # The password sign-in continues to the same place.
+            login_query = urlencode({"next": next_path}) if next_path else ""
+            context = {"notice": error.detail, "login_query": login_query}
+            return render(request, "workspace/handoff_invalid.html", context, status=400)
         login(request, user, backend="shared_apps.accounts.backends.EmailBackend")
-        return redirect("workspace:home")
+        return redirect(next_path or "workspace:home")
 
 
 class HomeView(LoginRequiredMixin, TemplateView):

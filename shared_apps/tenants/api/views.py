@@ -18,6 +18,8 @@ class SignupApi(PublicApi):
         subdomain = serializers.CharField(max_length=60, trim_whitespace=False)
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False, write_only=True)
+        # Ignored without Stripe keys (every workspace is free); see docs/billing.md.
+        plan = serializers.SlugField(max_length=40, required=False, allow_blank=True)
 
     def post(self, request: Request) -> Response:
         payload = self.Input(data=request.data)
@@ -32,6 +34,7 @@ class SignupApi(PublicApi):
                 "subdomain": tenant.subdomain,
                 "url": result.url,
                 "handoff_url": result.handoff_url,
+                "next_url": result.next_url,
             },
             status=201,
         )
