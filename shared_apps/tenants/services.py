@@ -44,9 +44,9 @@ def tenant_host(subdomain: str) -> str:
 
 
 def tenant_create(
-    *, name: str, subdomain: str, owner_email: str, owner_password: str
+    *, name: str, subdomain: str, owner_email: str, owner_password: str, actor: str = "signup"
 ) -> TenantCreated:
-    """Create a tenant with its domain, schema and owner, all or nothing.
+    """Create a tenant with its domain, schema and owner, all or nothing (audited).
 
     Raises:
         SubdomainInvalidError, SubdomainReservedError, SubdomainTakenError,
@@ -69,7 +69,7 @@ def tenant_create(
         raise PasswordRejectedError(" ".join(error.messages), field="password") from None
 
     with public_context():
-        return _tenant_create(name, subdomain, owner_email, owner_password)
+        return _tenant_create(name, subdomain, owner_email, owner_password, actor)
 
 
 def _pool_refill_later() -> None:
@@ -106,7 +106,7 @@ def _owner_create(*, tenant: Tenant, email: str, password_hash: str) -> User:
 
 
 def _tenant_create(
-    name: str, subdomain: str, owner_email: str, owner_password: str
+    name: str, subdomain: str, owner_email: str, owner_password: str, actor: str
 ) -> TenantCreated:
     if Tenant.objects.filter(subdomain__lower=subdomain).exists():
         raise SubdomainTakenError(
@@ -125,6 +125,7 @@ def _tenant_create(
             path = schema_provision(tenant=TenantRef.of(tenant), pooled=pooled_id is not None)
             tenant_migration_record_current(tenant)
             owner = _owner_create(tenant=tenant, email=owner_email, password_hash=password_hash)
+            _audited("tenant.create", tenant, actor, provisioning=path, owner_email=owner_email)
     except IntegrityError as error:
         # Two signups raced for the name: the database's unique index decided.
         if "subdomain" in str(error) or "domain" in str(error):

@@ -282,3 +282,28 @@ def test_suspending_an_unknown_tenant_is_one_line_and_audited(
     result = manage_cli("tenants", "suspend", "nobody", "--reason", "test")
     assert result.returncode == 1
     assert result.stderr.strip() == "CommandError: no tenant with subdomain 'nobody'"
+
+
+def test_create_and_template_are_audited_with_the_operator(
+    db: None, stdin: Callable[[str], None]
+) -> None:
+    from shared_apps.audit.models import AuditRecord
+
+    stdin(TEST_PASSWORD + "\n")
+    run_tenants(
+        "create", "--subdomain", "audited", "--name", "Audited", "--owner-email",
+        "owner@audited.test", "--password-stdin",
+    )  # fmt: skip
+    with pytest.raises(CommandError):
+        run_tenants(
+            "create", "--subdomain", "audited", "--name", "Again", "--owner-email",
+            "other@audited.test",
+        )  # fmt: skip
+    with public_context():
+        records = list(
+            AuditRecord.objects.filter(action="tenant.create", subdomain="audited").order_by("id")
+        )
+    assert [record.outcome for record in records] == ["succeeded", "failed"]
+    assert all(record.actor.startswith("cli:") for record in records)
+    assert records[0].detail["owner_email"] == "owner@audited.test"
+    assert records[1].detail["error"] == "subdomain_taken"

@@ -180,12 +180,17 @@ class Command(BaseCommand):
                 )
                 return
         password, generated = self._owner_password(options)
-        created = tenant_create(
-            name=options["name"],
-            subdomain=options["subdomain"],
-            owner_email=options["owner_email"],
-            owner_password=password,
-        )
+        try:
+            created = tenant_create(
+                name=options["name"],
+                subdomain=options["subdomain"],
+                owner_email=options["owner_email"],
+                owner_password=password,
+                actor=cli_actor(),
+            )
+        except AppError as error:
+            self._audit_failure("tenant.create", options["subdomain"], error)
+            raise
         result: dict[str, Any] = {
             "created": True,
             **tenant_summary(created.tenant),
@@ -204,6 +209,10 @@ class Command(BaseCommand):
     def verb_template(self, options: dict[str, Any]) -> None:
         template = template_refresh()
         pooled = pool_fill()
+        audit_record(
+            actor=cli_actor(), action="tenants.template", outcome="succeeded",
+            migration_state=template.migration_state, pool_schemas_made=pooled,
+        )  # fmt: skip
         result = {
             "migration_state": template.migration_state,
             "sql_bytes": len(template.sql),
