@@ -199,8 +199,13 @@ class SchemaMigrator:
         with connection.cursor() as cursor:
             cursor.execute("SELECT app, name FROM django_migrations")
             rows = cursor.fetchall()
+        recorded = {(app, name) for app, name in rows}
+        # A squashed migration counts as applied when everything it replaces is.
+        for key, squashed in self.loader.replacements.items():
+            if all(replaced in recorded for replaced in squashed.replaces):
+                recorded.add(key)
         nodes = self.loader.graph.nodes
-        return frozenset((app, name) for app, name in rows if (app, name) in nodes)
+        return frozenset(key for key in recorded if key in nodes)
 
     def _plan_keys(self, applied: frozenset[MigrationKey]) -> list[MigrationKey]:
         keys: list[MigrationKey] = []
@@ -237,21 +242,18 @@ class SchemaMigrator:
             return _CompiledPlan(migrations=[], sql="", refresh_model_set=False)
         python = any(not op.reduces_to_sql for op in all_operations)
         post_apps = self.loader.project_state().apps if refresh or python else None
+        # The state of every applied migration, whatever app: a plan may span apps that are
+        # not each other's ancestors.
+        pre_state = _SharedGraphExecutor(self.loader)._create_project_state(  # type: ignore[attr-defined]
+            with_applied_migrations=True
+        )
         if not python and all(migration.atomic for migration in migrations):
-            # What `sqlmigrate` prints (django-stubs does not know the method).
-            statements = self.loader.collect_sql(  # type: ignore[attr-defined]
-                [(migration, False) for migration in migrations]
-            )
             return _CompiledPlan(
                 migrations=migrations,
-                sql="\n".join(statements) + "\n" + _record_applied_sql(migrations),
+                sql=_collect_sql(migrations, pre_state) + "\n" + _record_applied_sql(migrations),
                 refresh_model_set=refresh,
                 post_apps=post_apps,
             )
-        executor = _SharedGraphExecutor(self.loader)
-        pre_state = executor._create_project_state(  # type: ignore[attr-defined]
-            with_applied_migrations=True
-        )
         pre_state.apps  # noqa: B018 - render once; every tenant starts from a clone
         return _CompiledPlan(
             migrations=migrations, sql=None, refresh_model_set=True, pre_state=pre_state,
@@ -312,6 +314,16 @@ class SchemaMigrator:
                 plan=[(migration, False) for migration in plan.migrations],
             )  # fmt: skip
         return method
+
+
+def _collect_sql(migrations: list[Migration], state: ProjectState) -> str:
+    """The SQL the plan runs, as `sqlmigrate` prints it, from the given starting state."""
+    statements: list[str] = []
+    for migration in migrations:
+        with connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
+            state = migration.apply(state, editor, collect_sql=True)
+        statements.extend(editor.collected_sql)
+    return "\n".join(statements)
 
 
 def _tenant_app_labels() -> set[str]:

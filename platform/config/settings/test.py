@@ -29,3 +29,5 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.fleet_app"]  # noqa: F405
 MIGRATION_MODULES = {
     "fleet_probe": "tests.fleet_app." + os.environ.get("FLEET_PROBE_MIGRATIONS", "migrations")
 }
+if os.environ.get("FLEET_PROBE_MIGRATIONS") == "migrations_two_apps":  # a release of two apps
+    MIGRATION_MODULES["workspace"] = "tests.fleet_app.workspace_next"

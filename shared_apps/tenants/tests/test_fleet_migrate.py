@@ -145,6 +145,28 @@ def test_a_new_migration_reaches_every_tenant_once_and_is_recorded(
     assert _events(again.stdout, "start")[0]["skipped_up_to_date"] == FLEET_SIZE
 
 
+def test_a_release_spanning_two_apps_compiles_and_reaches_every_tenant(
+    fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
+) -> None:
+    done = migrate_cli("migrations_two_apps", "--parallel", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    outcomes = _events(done.stdout, "tenant")
+    assert {line["status"] for line in outcomes} == {"migrated"}
+    assert {line["method"] for line in outcomes} == {"sql"}
+    assert {tuple(sorted(line["migrations"])) for line in outcomes} == {
+        ("fleet_probe.0002_probe_label", "workspace.0002_settings_locale")
+    }
+    for tenant in fleet:
+        assert "label" in _columns(tenant)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = 'workspace_workspacesettings' AND column_name = 'locale'",
+                [tenant.schema_name],
+            )
+            assert cursor.fetchone() is not None
+
+
 def test_a_tenant_whose_data_breaks_the_migration_is_reported_and_the_rest_migrate(
     fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
 ) -> None:
@@ -197,6 +219,9 @@ def test_python_migrations_run_per_tenant_and_a_failure_rolls_back_that_tenant_o
     assert "poison" in outcomes[poisoned.subdomain]["error"]
     assert {outcomes[t.subdomain]["method"] for t in fleet[1:]} == {"python"}
     assert "checked" not in _columns(poisoned)
+    assert _recorded(poisoned) == {"0001_initial"}
+    assert (_record(poisoned).state, _record(poisoned).failed_attempts) == ("failed", 1)
+    assert _record(other).state == "succeeded"
     with tenant_context(other), connection.cursor() as cursor:
         cursor.execute("SELECT checked FROM fleet_probe_probe")
         assert cursor.fetchall() == [(True,)]
