@@ -68,9 +68,10 @@ def tenant_cache_purge(schema_name: str) -> int:
 
     tenant_cache_invalidate(schema_name)
     client = get_redis_connection("default")
+    prefix = caches["default"].key_prefix
     deleted = 0
     batch: list[bytes] = []
-    for key in client.scan_iter(match=f"*:{schema_name}.*", count=1000):
+    for key in client.scan_iter(match=f"{prefix}:{schema_name}.*", count=1000):
         batch.append(key)
         if len(batch) == 1000:
             deleted += int(client.delete(*batch))

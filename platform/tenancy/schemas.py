@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from uuid import UUID
 
 from django.db import connection
@@ -92,7 +94,6 @@ def _pg_client_args() -> tuple[str, dict[str, str]]:
 def schema_dump_portable(schema_name: str) -> str:
     """Return the schema's DDL and rows as SQL whose schema name is a placeholder."""
     import re
-    import subprocess
 
     dbname, env = _pg_client_args()
     done = subprocess.run(
@@ -132,16 +133,16 @@ def schema_create_from_dump(schema_name: str, portable_sql: str) -> None:
 # fails on a large fleet (max_locks_per_transaction); one schema stays small and fast.
 
 
-def schema_dump_archive(schema_name: str, path: str) -> None:
-    """Write the schema (DDL and rows) to `path` in pg_dump's compressed custom format."""
-    import subprocess
-
+def schema_dump_archive(schema_name: str, path: str, *, snapshot: str = "") -> None:
+    """Write the schema (DDL and rows) to `path` in pg_dump's compressed custom format,
+    as of `snapshot` (from pg_export_snapshot) when given."""
     quote(schema_name)  # refuses anything that is not a platform schema name
     dbname, env = _pg_client_args()
     done = subprocess.run(
         [
             _pg_binary("pg_dump"), dbname, f"--schema={schema_name}", "--format=custom",
             "--no-owner", "--no-privileges", "--lock-wait-timeout=10000", f"--file={path}",
+            *([f"--snapshot={snapshot}"] if snapshot else []),
         ],
         capture_output=True, text=True, env=env, check=False, timeout=3600,
     )  # fmt: skip
@@ -156,40 +157,44 @@ def schema_restore_archive(schema_name: str, path: str) -> None:
     a newer pg_dump adds that an older server does not know (`transaction_timeout`, new in
     PostgreSQL 17) are dropped, so the wheel's tools restore into any supported server.
     """
-    import subprocess
-
     quote(schema_name)
     if schema_exists(schema_name):
         raise RuntimeError(f"schema {schema_name} already exists; refusing to restore over it")
     unsupported = _settings_unknown_to_server()
     dbname, env = _pg_client_args()
-    script = subprocess.Popen(
-        [_pg_binary("pg_restore"), "--file=-", "--no-owner", "--no-privileges", path],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    runner = subprocess.Popen(
-        [
-            _pg_binary("psql"), dbname, "--no-psqlrc", "--quiet", "--single-transaction",
-            "--set=ON_ERROR_STOP=1", "--file=-",
-        ],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    assert script.stdout is not None
-    assert runner.stdin is not None
-    try:
-        for line in script.stdout:
-            if not line.startswith(unsupported):
-                runner.stdin.write(line)
-        runner.stdin.close()
-    except BrokenPipeError:
-        pass  # psql stopped on an error; its stderr says which
-    script_error = script.stderr.read().decode() if script.stderr else ""
-    runner_error = runner.stderr.read() if runner.stderr else b""
-    runner.wait(timeout=3600)
-    if script.wait(timeout=60) != 0:
-        raise RuntimeError(f"pg_restore of {schema_name} failed: {script_error.strip()}")
-    if runner.returncode != 0:
-        raise RuntimeError(f"restoring {schema_name} failed: {runner_error.decode().strip()}")
+    with tempfile.TemporaryFile() as script_errors, tempfile.TemporaryFile() as run_errors:
+        script = subprocess.Popen(
+            [_pg_binary("pg_restore"), "--file=-", "--no-owner", "--no-privileges", path],
+            stdout=subprocess.PIPE, stderr=script_errors, env=env,
+        )  # fmt: skip
+        runner = subprocess.Popen(
+            [
+                _pg_binary("psql"), dbname, "--no-psqlrc", "--quiet", "--single-transaction",
+                "--set=ON_ERROR_STOP=1", "--file=-",
+            ],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=run_errors, env=env,
+        )  # fmt: skip
+        assert script.stdout is not None
+        assert runner.stdin is not None
+        try:
+            for line in script.stdout:
+                if not line.startswith(unsupported):
+                    runner.stdin.write(line)
+            runner.stdin.close()
+        except BrokenPipeError:
+            script.kill()  # psql stopped on an error; nothing reads pg_restore any more
+        finally:
+            script.stdout.close()
+        runner.wait(timeout=3600)
+        script.wait(timeout=60)
+        if runner.returncode != 0:
+            run_errors.seek(0)
+            detail = run_errors.read().decode(errors="replace").strip()
+            raise RuntimeError(f"restoring {schema_name} failed: {detail}")
+        if script.returncode != 0:
+            script_errors.seek(0)
+            detail = script_errors.read().decode(errors="replace").strip()
+            raise RuntimeError(f"pg_restore of {schema_name} failed: {detail}")
 
 
 def _settings_unknown_to_server() -> tuple[bytes, ...]:

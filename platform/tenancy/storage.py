@@ -119,7 +119,15 @@ def tenant_media_purge() -> int:
         prefix = storage.location.rstrip("/") + "/"
         deleted = 0
         for batch in _batches(bucket.objects.filter(Prefix=prefix), 1000):
-            bucket.delete_objects(Delete={"Objects": [{"Key": obj.key} for obj in batch]})
+            answer = bucket.delete_objects(
+                Delete={"Objects": [{"Key": obj.key} for obj in batch], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise OSError(
+                    f"S3 kept {len(answer['Errors'])} file(s) under {prefix}, e.g. "
+                    f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
             deleted += len(batch)
         return deleted
     location = str(getattr(storage, "location", ""))

@@ -24,6 +24,7 @@ from shared_apps.tenants.provisioning import TEMPLATE, pool_fill, template_refre
 from tenancy import public_context
 
 BAR_WIDTH = 30
+REPLAN_ROUNDS = 3
 
 
 @dataclass
@@ -177,7 +178,8 @@ def run_migrate(
                 "migrate_schemas", shared=True, interactive=False, verbosity=0, skip_checks=True
             )
     TEMPLATE.forget()
-    plan = fleet_plan(subdomains=subdomains)
+    # A dry run leaves the public schema as it is: it may not have the outcomes table yet.
+    plan = fleet_plan(subdomains=subdomains, records=not (dry_run and public_behind))
     summary = MigrationSummary(
         public_migrations=public, pending=len(plan.pending), up_to_date=plan.up_to_date,
         dry_run=dry_run,
@@ -191,13 +193,28 @@ def run_migrate(
         return summary
 
     report.start(plan, parallel=parallel)
-    for outcome in fleet_migrate(plan, parallel=parallel, on_outcome=report.tenant):
-        if outcome.status == "failed":
-            summary.failed.append(outcome)
-        elif outcome.status == "migrated":
-            summary.migrated += 1
-        else:
-            summary.already_current += 1
+    attempted: set[str] = set()
+    for _ in range(REPLAN_ROUNDS):
+        # Tenants signed up by the previous release's processes while this run went on
+        # were made from the old template: plan again until none is left.
+        batch = FleetPlan(
+            target_state=plan.target_state,
+            pending=[tenant for tenant in plan.pending if tenant.id not in attempted],
+            up_to_date=plan.up_to_date,
+        )
+        if not batch.pending:
+            break
+        report.total = len(attempted) + len(batch.pending)
+        attempted.update(tenant.id for tenant in batch.pending)
+        for outcome in fleet_migrate(batch, parallel=parallel, on_outcome=report.tenant):
+            if outcome.status == "failed":
+                summary.failed.append(outcome)
+            elif outcome.status == "migrated":
+                summary.migrated += 1
+            else:
+                summary.already_current += 1
+        plan = fleet_plan(subdomains=subdomains)
+    summary.pending = len(attempted)
     report.tenants_done()
 
     pooled = 0
@@ -229,9 +246,8 @@ def tenant_command_run(*, tenant: Any, name: str, args: list[str]) -> dict[str, 
     try:
         with tenant_context(tenant):
             call_command(name, *args, stdout=out, stderr=err)
-    except (CommandError, SystemExit) as failure:
-        status, error = "failed", f"{type(failure).__name__}: {failure}"
-    except Exception as failure:  # the next tenant still runs; the summary names this one
+    except (CommandError, SystemExit, Exception) as failure:
+        # The next tenant still runs; the summary names this one.
         status, error = "failed", f"{type(failure).__name__}: {failure}"
     return {
         "subdomain": tenant.subdomain, "status": status, "output": out.getvalue(),

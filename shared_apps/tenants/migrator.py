@@ -120,17 +120,23 @@ class FleetPlan:
     up_to_date: int
 
 
-def fleet_plan(*, subdomains: Iterable[str] = ()) -> FleetPlan:
-    """Split the (selected) unarchived tenants into pending and up to date, in one query."""
+def fleet_plan(*, subdomains: Iterable[str] = (), records: bool = True) -> FleetPlan:
+    """Split the (selected) unarchived tenants into pending and up to date, in one query.
+
+    `records=False` treats every tenant as pending (a dry run before the public schema has
+    the table of outcomes).
+    """
     target = tenant_migration_state()
     with public_context():
-        tenants = Tenant.objects.exclude(status=Tenant.Status.ARCHIVED).select_related("migration")
+        tenants = Tenant.objects.exclude(status=Tenant.Status.ARCHIVED)
+        if records:
+            tenants = tenants.select_related("migration")
         wanted = [subdomain.lower() for subdomain in subdomains]
         if wanted:
             tenants = tenants.filter(subdomain__in=wanted)
         pending, current = [], 0
         for tenant in tenants.order_by("created_at"):
-            record = getattr(tenant, "migration", None)
+            record = getattr(tenant, "migration", None) if records else None
             if record is not None and record.migration_state == target:
                 current += 1
             else:
@@ -451,12 +457,15 @@ def fleet_migrate(
             try:
                 for outcome in future.result():
                     report(outcome)
-            except Exception as error:  # a dead worker fails its chunk only
+            except Exception as error:
+                # A worker that died breaks the pool: every chunk not yet reported ends up
+                # here. Each of its tenants either committed or is untouched; the next run
+                # finds out which with its one query.
                 for tenant in futures[future]:
                     report(
                         TenantOutcome(
                             subdomain=tenant.subdomain, tenant_id=tenant.id, status="failed",
-                            error=f"worker process failed: {_one_line(error)}",
+                            error=f"outcome unknown, a worker process died: {_one_line(error)}",
                         )
                     )  # fmt: skip
     return outcomes

@@ -164,6 +164,10 @@ class TenantArchive(models.Model):
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
     migration_state = models.CharField(max_length=64, blank=True)
+    # What restore puts back: a suspended tenant (by an operator, or by billing) stays so.
+    previous_status = models.CharField(
+        max_length=16, choices=TenantStatus.choices, default=TenantStatus.ACTIVE
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     restored_at = models.DateTimeField(null=True, blank=True)
 

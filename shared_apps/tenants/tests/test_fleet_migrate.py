@@ -314,3 +314,32 @@ def test_a_second_run_is_refused_while_one_is_running(
         second = manage_cli("tenants", "migrate", "--json")
     assert second.returncode == 1
     assert "another `tenants migrate` is running" in second.stderr
+
+
+def test_tenants_that_fall_behind_during_a_run_are_migrated_by_the_same_run(
+    fleet: list[Tenant],
+) -> None:
+    import io
+
+    from django.core.management.base import OutputWrapper
+
+    from shared_apps.tenants.fleet import MigrationReport, run_migrate
+
+    first, late, *_ = fleet
+    with public_context():
+        TenantMigration.objects.filter(tenant=first).update(migration_state="older")
+
+    class LateSignup(MigrationReport):
+        """While the run goes on, the previous release signs up a tenant (old template)."""
+
+        def tenant(self, outcome: Any) -> None:
+            super().tenant(outcome)
+            if outcome.subdomain == first.subdomain:
+                with public_context():
+                    TenantMigration.objects.filter(tenant=late).update(migration_state="older")
+
+    report = LateSignup(OutputWrapper(io.StringIO()), json_lines=True)
+    summary = run_migrate(report, subdomains=SUBDOMAINS, parallel=1, dry_run=False, actor="test")
+    assert summary.pending == 2
+    assert not summary.failed
+    assert _record(late).migration_state == tenant_migration_state()

@@ -176,7 +176,8 @@ def test_lifecycle_verbs_refuse_bad_input_with_one_line(
     )
     active = cli("tenants", "delete", SUBDOMAIN, "--yes")
     assert _last_error_line(active) == (
-        "CommandError: 'lifecycle' is active; only archived tenants can be deleted."
+        "CommandError: 'lifecycle' is active; only archived tenants can be deleted (archive "
+        "it first, or add --force)."
     )
     run = cli("tenants", "run", SUBDOMAIN, "--", "no_such_command")
     assert _last_error_line(run) == "CommandError: unknown command 'no_such_command'"
@@ -306,22 +307,101 @@ def test_a_suspended_tenants_api_answers_problem_json_and_its_site_a_page(
     assert b"suspended" in page.content.lower()
 
 
-def test_archive_keeps_the_tenant_when_the_dump_fails(
+def test_archive_interrupted_after_the_upload_changes_nothing(
+    lifecycle_tenant: Tenant, monkeypatch: pytest.MonkeyPatch, s3_client: Any
+) -> None:
+    from shared_apps.tenants import lifecycle
+    from shared_apps.tenants.errors import FleetOperationError
+
+    def broken(schema_name: str) -> None:
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lifecycle.schemas, "schema_drop", broken)  # the very last step
+        with pytest.raises(FleetOperationError):
+            tenant_archive(tenant=lifecycle_tenant, actor="test")
+    assert schema_exists(lifecycle_tenant.schema_name)
+    with public_context():
+        assert Tenant.objects.get(pk=lifecycle_tenant.pk).status == "active"
+        assert not TenantArchive.objects.filter(tenant=lifecycle_tenant).exists()
+        audit = AuditRecord.objects.filter(action="tenant.archive").latest("id")
+    assert (audit.outcome, audit.detail["error"]) == ("failed", "operation_failed")
+    prefix = f"tenants/{lifecycle_tenant.id}/_platform/"
+    assert s3_client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["KeyCount"] == 0
+
+
+def test_a_write_in_flight_when_archiving_starts_is_in_the_archive(
+    lifecycle_tenant: Tenant,
+) -> None:
+    import threading
+
+    from django.db import connections, transaction
+
+    inserted, release = threading.Event(), threading.Event()
+
+    def late_writer() -> None:
+        try:
+            with tenant_context(lifecycle_tenant), transaction.atomic():
+                Project.objects.create(name="Written while archiving began")
+                inserted.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=late_writer)
+    writer.start()
+    assert inserted.wait(10)
+    # The archive waits for the writer's lock; let the writer commit a moment later.
+    threading.Timer(0.5, release.set).start()
+    tenant_archive(tenant=lifecycle_tenant, actor="test")
+    writer.join(10)
+
+    tenant_restore(tenant=lifecycle_tenant, actor="test")
+    with tenant_context(lifecycle_tenant):
+        assert set(Project.objects.values_list("name", flat=True)) == {
+            "Lifecycle launch", "Written while archiving began",
+        }  # fmt: skip
+
+
+def test_restore_puts_back_a_suspended_status_and_continues_after_an_interruption(
     lifecycle_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shared_apps.tenants import lifecycle
 
-    def broken(schema_name: str, path: str) -> None:
-        raise RuntimeError("pg_dump of the schema failed: disk full")
+    tenant_suspend(tenant=lifecycle_tenant, reason="unpaid", actor="test")
+    tenant_archive(tenant=lifecycle_tenant, actor="test")
 
-    monkeypatch.setattr(lifecycle.schemas, "schema_dump_archive", broken)
-    with pytest.raises(RuntimeError):
-        tenant_archive(tenant=lifecycle_tenant, actor="test")
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # the operator pressed Ctrl-C after the schema came back
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lifecycle, "tenant_migration_mark_pending", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            tenant_restore(tenant=lifecycle_tenant, actor="test")
     assert schema_exists(lifecycle_tenant.schema_name)
+
+    restored = tenant_restore(tenant=lifecycle_tenant, actor="test")
+    assert restored.tenant.status == "suspended"
     with public_context():
-        assert Tenant.objects.get(pk=lifecycle_tenant.pk).status == "active"
-        audit = AuditRecord.objects.filter(action="tenant.archive").latest("id")
-    assert (audit.outcome, audit.detail["error"]) == ("failed", "internal_error")
+        assert Tenant.objects.get(pk=lifecycle_tenant.pk).status == "suspended"
+    with tenant_context(lifecycle_tenant):
+        assert Project.objects.get().name == "Lifecycle launch"
+
+
+def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
+    lifecycle_tenant: Tenant,
+) -> None:
+    from shared_apps.tenants.errors import ArchiveCorruptError
+
+    archived = tenant_archive(tenant=lifecycle_tenant, actor="test")
+    with tenant_context(lifecycle_tenant):
+        default_storage.delete(archived.archive.storage_name)
+        default_storage.save(archived.archive.storage_name, ContentFile(b"not a dump"))
+    with pytest.raises(ArchiveCorruptError):
+        tenant_restore(tenant=lifecycle_tenant, actor="test")
+    assert not schema_exists(lifecycle_tenant.schema_name)
+    with public_context():
+        assert Tenant.objects.get(pk=lifecycle_tenant.pk).status == "archived"
 
 
 def test_call_command_reports_archive_as_json(lifecycle_tenant: Tenant) -> None:

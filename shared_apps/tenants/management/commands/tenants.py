@@ -16,8 +16,10 @@ from argparse import REMAINDER, ArgumentParser
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 
 from core.errors import AppError
@@ -47,6 +49,10 @@ def cli_actor() -> str:
     except (KeyError, OSError):
         login = "unknown"
     return f"cli:{login}@{socket.gethostname()}"
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def tenant_summary(tenant: Tenant) -> dict[str, Any]:
@@ -164,6 +170,10 @@ class Command(BaseCommand):
             getattr(self, f"verb_{options['verb']}")(options)
         except AppError as error:
             raise CommandError(error.detail) from None
+        except OperationalError:
+            raise  # manage.py turns an unreachable database into its own one line
+        except (DatabaseError, psycopg.Error, OSError, RuntimeError) as error:
+            raise CommandError(f"{options['verb']} failed: {_one_line(error)}") from None
 
     # -- verbs ---------------------------------------------------------------------------
 
@@ -275,14 +285,15 @@ class Command(BaseCommand):
     def verb_restore(self, options: dict[str, Any]) -> None:
         tenant = self._audited_lookup(options, "tenant.restore")
         done = tenant_restore(tenant=tenant, actor=cli_actor())
+        source = done.archive.storage_name if done.archive is not None else "its schema"
         result = {
-            **tenant_summary(done.tenant), "archive": done.archive.storage_name,
+            **tenant_summary(done.tenant), "archive": source,
             "migrations_applied": done.migrations, "seconds": round(done.seconds, 3),
         }  # fmt: skip
         migrated = f"; applied {', '.join(done.migrations)}" if done.migrations else ""
         self._emit(
             options, result,
-            f"Restored '{tenant.subdomain}' from {done.archive.storage_name}{migrated}.",
+            f"Restored '{tenant.subdomain}' from {source}{migrated}; it is {done.tenant.status}.",
         )  # fmt: skip
 
     def verb_delete(self, options: dict[str, Any]) -> None:
