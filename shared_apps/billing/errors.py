@@ -25,6 +25,10 @@ class BillingUnavailableError(AppError):
     code, status, title = "billing_unavailable", 503, "Billing is temporarily unavailable"
 
 
+class BillingRequestFailedError(AppError):
+    code, status, title = "billing_request_failed", 502, "Stripe refused the billing request"
+
+
 class WebhookSignatureInvalidError(AppError):
     code, status, title = "signature_invalid", 400, "Webhook signature is not valid"
 
@@ -35,3 +39,7 @@ class StripeUnavailableError(Exception):
 
 class StripeRequestError(Exception):
     """Stripe refused a request we made: a bug or a misconfiguration, not worth retrying."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id

@@ -106,6 +106,7 @@ class BillingAccount(models.Model):
     Status = SubscriptionStatus
     LIVE = frozenset({"trialing", "active", "past_due", "unpaid", "paused"})
     DELINQUENT = frozenset({"past_due", "unpaid"})
+    HEALTHY = frozenset({"trialing", "active"})  # paid (or in trial): dunning is over
 
     tenant = models.OneToOneField(
         Tenant, on_delete=models.CASCADE, primary_key=True, related_name="billing_account"

@@ -18,7 +18,7 @@ from shared_apps.billing.errors import (
 )
 from shared_apps.billing.models import BillingAccount, Plan
 from shared_apps.billing.stripe_gateway import billing_enabled
-from tenancy import require_tenant
+from tenancy import public_context, require_tenant
 
 
 def plan_default() -> Plan:
@@ -28,6 +28,19 @@ def plan_default() -> Plan:
 
 def billing_account_get(*, tenant_id: UUID) -> BillingAccount | None:
     return BillingAccount.objects.select_related("plan").filter(tenant_id=tenant_id).first()
+
+
+def billing_live_subscription(tenant_id: UUID) -> str | None:
+    """Return the id of the workspace's subscription that still bills (or will), else None.
+
+    Live means trialing, active, past due, unpaid or paused, as last copied from Stripe;
+    deleting a workspace must wait until that subscription is canceled in Stripe.
+    """
+    with public_context():  # callable from operator commands, inside a tenant or not
+        account = BillingAccount.objects.filter(tenant_id=tenant_id).first()
+    if account is None or not account.has_live_subscription:
+        return None
+    return account.stripe_subscription_id or "(id unknown)"
 
 
 def plan_for_tenant(*, tenant_id: UUID) -> Plan:

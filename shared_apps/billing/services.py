@@ -7,10 +7,11 @@ twice or out of order converge on the same state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +27,11 @@ from shared_apps.billing import policy
 from shared_apps.billing import stripe_gateway as gateway
 from shared_apps.billing.errors import (
     BillingNotConfiguredError,
+    BillingRequestFailedError,
     BillingUnavailableError,
     NoBillingAccountError,
     PlanLimitReachedError,
+    StripeRequestError,
     StripeUnavailableError,
     SubscriptionExistsError,
 )
@@ -37,7 +40,7 @@ from shared_apps.billing.selectors import checkout_plan_get, plan_default, plan_
 from shared_apps.tenants.errors import TenantStateError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_host, tenant_resume, tenant_suspend
-from tenancy import public_context, require_tenant, tenant_context
+from tenancy import TenantSchemaMissingError, public_context, require_tenant, tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -71,21 +74,42 @@ def _amount(resource: str, value: int) -> str:
     return str(value)
 
 
-def plan_limit_require(*, resource: str, used: int, adding: int = 1) -> None:
+def _limit_lock_key(tenant_id: uuid.UUID, resource: str) -> int:
+    digest = hashlib.blake2b(f"plan-limit:{tenant_id}:{resource}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)  # PostgreSQL's bigint
+
+
+def plan_limit_require(*, resource: str, used: Callable[[], int], adding: int = 1) -> None:
     """Refuse an action that would take the active workspace past its plan's limit.
 
+    Call it inside the service's transaction, before the insert it guards. It takes a
+    per-workspace, per-resource lock held until that transaction ends and only then calls
+    `used()` to count: two requests at the limit cannot both count the same total and both
+    insert; the second one counts after the first has committed.
+
     Raises:
-        PlanLimitReachedError: `used + adding` exceeds the plan's limit for `resource`.
+        PlanLimitReachedError: `used() + adding` exceeds the plan's limit for `resource`.
     """
     if resource not in RESOURCES:
         raise ValueError(f"unknown plan resource: {resource}")
-    plan = plan_for_tenant(tenant_id=require_tenant().id)
+    if not connection.in_atomic_block:
+        raise RuntimeError("plan limits are checked inside the service's transaction")
+    tenant_id = require_tenant().id
+    plan = plan_for_tenant(tenant_id=tenant_id)
     limit = plan.limit_for(resource)
-    if limit is None or used + adding <= limit:
+    if limit is None:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_limit_lock_key(tenant_id, resource)])
+    # READ COMMITTED: this statement's snapshot is taken after the lock, so it sees the row
+    # the previous holder committed.
+    count = used()
+    if count + adding <= limit:
         return
     raise PlanLimitReachedError(
         f"The {plan.name} plan allows {_amount(resource, limit)} {RESOURCES[resource]}; "
-        f"this workspace uses {_amount(resource, used)}. An owner can upgrade on the Billing page.",
+        f"this workspace uses {_amount(resource, count)}. "
+        "An owner can upgrade on the Billing page.",
         resource=resource,
         limit=limit,
     )
@@ -99,33 +123,52 @@ def _account_lock(tenant: Tenant) -> BillingAccount:
     return BillingAccount.objects.select_for_update().select_related("tenant").get(pk=tenant.pk)
 
 
+def _subscription_absent_require(account: BillingAccount) -> None:
+    if account.subscription_status in BillingAccount.LIVE:
+        raise SubscriptionExistsError(
+            "This workspace already has a subscription; change it with Manage billing."
+        )
+
+
+def _customer_ensure(*, tenant_id: uuid.UUID, email: str, name: str) -> str:
+    """Return the workspace's Stripe customer id, creating the customer the first time.
+
+    Its own transaction, committed before the Checkout Session is asked for: a session that
+    then fails must not make us forget a customer that exists in Stripe.
+    """
+    with transaction.atomic():
+        # The lock makes a concurrent checkout wait and then find the stored customer.
+        account = _account_lock(Tenant.objects.get(pk=tenant_id))
+        _subscription_absent_require(account)
+        if not account.stripe_customer_id:
+            customer = gateway.customer_create(tenant_id=str(tenant_id), email=email, name=name)
+            account.stripe_customer_id = customer["id"]
+            account.save(update_fields=["stripe_customer_id", "updated_at"])
+            logger.info("stripe customer created", extra={"customer_id": customer["id"]})
+        return str(account.stripe_customer_id)
+
+
 def billing_checkout_start(*, actor: User, plan_code: str, site_url: str) -> str:
     """Return the Stripe Checkout address where the owner subscribes the workspace to a plan.
 
     Raises:
         PermissionDenied, BillingNotConfiguredError, PlanNotFoundError, SubscriptionExistsError,
-        BillingUnavailableError (Stripe unreachable; nothing changed, the owner may retry).
+        BillingUnavailableError (Stripe unreachable; nothing charged, the owner may retry),
+        BillingRequestFailedError (Stripe refused the request).
     """
     plan = checkout_plan_get(actor=actor, plan_code=plan_code)
     ref = require_tenant()
-    with _stripe_reachable(), public_context(), transaction.atomic():
-        account = _account_lock(Tenant.objects.get(pk=ref.id))
-        if account.subscription_status in BillingAccount.LIVE:
-            raise SubscriptionExistsError(
-                "This workspace already has a subscription; change it with Manage billing."
-            )
-        if not account.stripe_customer_id:
-            customer = gateway.customer_create(
-                tenant_id=str(ref.id), email=actor.email, name=ref.name
-            )
-            account.stripe_customer_id = customer["id"]
-            account.save(update_fields=["stripe_customer_id", "updated_at"])
-        session = gateway.checkout_session_create(
-            tenant_id=str(ref.id), customer_id=account.stripe_customer_id,
-            price_id=plan.stripe_price_id, trial_days=plan.trial_days,
-            success_url=f"{site_url}billing/?checkout=success",
-            cancel_url=f"{site_url}billing/?checkout=cancelled",
-        )  # fmt: skip
+    with _stripe_reachable(), public_context():
+        customer_id = _customer_ensure(tenant_id=ref.id, email=actor.email, name=ref.name)
+        with transaction.atomic():
+            account = _account_lock(Tenant.objects.get(pk=ref.id))
+            _subscription_absent_require(account)
+            session = gateway.checkout_session_create(
+                tenant_id=str(ref.id), customer_id=customer_id,
+                price_id=plan.stripe_price_id, trial_days=plan.trial_days,
+                success_url=f"{site_url}billing/?checkout=success",
+                cancel_url=f"{site_url}billing/?checkout=cancelled",
+            )  # fmt: skip
     logger.info("checkout started", extra={"plan": plan.code, "session_id": session.get("id")})
     return str(session["url"])
 
@@ -135,7 +178,8 @@ def billing_portal_open(*, actor: User, site_url: str) -> str:
 
     Raises:
         PermissionDenied, BillingNotConfiguredError, NoBillingAccountError,
-        BillingUnavailableError (Stripe unreachable; the owner may retry).
+        BillingUnavailableError (Stripe unreachable; the owner may retry),
+        BillingRequestFailedError (Stripe refused the request).
     """
     policy.require(actor, "billing.manage")
     if not gateway.billing_enabled():
@@ -152,7 +196,11 @@ def billing_portal_open(*, actor: User, site_url: str) -> str:
 
 @contextmanager
 def _stripe_reachable() -> Iterator[None]:
-    """Tell the owner to retry when Stripe is down (the tasks retry on their own instead)."""
+    """Turn Stripe trouble into a message for the owner (the tasks retry on their own instead).
+
+    Down: retry in a minute. Refused: a bug or a misconfiguration on our side, logged with
+    Stripe's request id so support can find it in Stripe's logs.
+    """
     try:
         yield
     except StripeUnavailableError as error:
@@ -160,6 +208,17 @@ def _stripe_reachable() -> Iterator[None]:
         raise BillingUnavailableError(
             "Stripe, our payment provider, could not be reached; nothing was charged. "
             "Please try again in a minute."
+        ) from error
+    except StripeRequestError as error:
+        logger.error(
+            "stripe refused a request",
+            extra={"stripe_request_id": error.request_id, "error": str(error)[:500]},
+        )
+        reference = f" (reference {error.request_id})" if error.request_id else ""
+        raise BillingRequestFailedError(
+            "Stripe, our payment provider, refused this request; nothing was charged. "
+            f"Please contact support{reference}.",
+            stripe_request_id=error.request_id,
         ) from error
 
 
@@ -200,9 +259,9 @@ def stripe_event_receive(*, payload: bytes, signature: str | None) -> StripeEven
 
 
 def _process_later(event_id: str) -> None:
-    from shared_apps.billing.tasks import billing_event_process_task
+    from shared_apps.billing.tasks import stripe_event_process_task
 
-    billing_event_process_task.apply_async(kwargs={"event_id": event_id})
+    stripe_event_process_task.apply_async(kwargs={"event_id": event_id})
 
 
 def stripe_event_process(*, event_id: str) -> bool:
@@ -229,16 +288,44 @@ def stripe_event_process(*, event_id: str) -> bool:
             attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000]
         )
         logger.warning("stripe event failed", extra={"event_id": event_id}, exc_info=True)
+        attempts = (
+            StripeEvent.objects.filter(event_id=event_id).values_list("attempts", flat=True).first()
+        )
+        if attempts == EVENT_MAX_ATTEMPTS:
+            logger.error(
+                "stripe event abandoned",
+                extra={"event_id": event_id, "attempts": attempts, "error": str(error)[:500]},
+            )
         raise
     logger.info("stripe event processed", extra={"event_id": event_id})
     return True
 
 
-def stripe_events_retry(*, older_than: timedelta = timedelta(minutes=30)) -> int:
-    """Queue again the events whose processing never succeeded (after the task gave up)."""
-    stale = StripeEvent.objects.filter(
-        processed_at__isnull=True, received_at__lte=timezone.now() - older_than
-    ).values_list("event_id", flat=True)[:500]
+# After this many failed attempts the half-hourly retry stops queueing an event: one that
+# can never succeed must not take the place of newer ones. A new delivery from Stripe (or
+# "Resend" in its dashboard) still processes it, and the next event of the same customer
+# copies the whole state from Stripe anyway.
+EVENT_MAX_ATTEMPTS = 50
+EVENT_RETRY_BATCH = 500
+
+
+def stripe_events_retry(
+    *, older_than: timedelta = timedelta(minutes=30), limit: int = EVENT_RETRY_BATCH
+) -> int:
+    """Queue again the events whose processing never succeeded (after the task gave up).
+
+    Fewest attempts first, then oldest: events that keep failing go to the back of the queue
+    and stop being queued after EVENT_MAX_ATTEMPTS.
+    """
+    stale = (
+        StripeEvent.objects.filter(
+            processed_at__isnull=True,
+            received_at__lte=timezone.now() - older_than,
+            attempts__lt=EVENT_MAX_ATTEMPTS,
+        )
+        .order_by("attempts", "received_at", "id")
+        .values_list("event_id", flat=True)[:limit]
+    )
     ids = list(stale)
     for event_id in ids:
         _process_later(event_id)
@@ -352,6 +439,7 @@ def _account_refresh(account: BillingAccount) -> list[str]:
     )
     subscription = _subscription_pick(subscriptions)
     status = str(subscription.get("status") or "") if subscription else ""
+    previous_status = account.subscription_status
     now = timezone.now()
     account.plan = _plan_for(subscription, account.plan)
     account.stripe_subscription_id = str(subscription["id"]) if subscription else ""
@@ -366,7 +454,7 @@ def _account_refresh(account: BillingAccount) -> list[str]:
             account.past_due_since = now
             account.grace_ends_at = now + timedelta(days=settings.BILLING_GRACE_DAYS)
             steps.append("past_due")
-    else:
+    elif status in BillingAccount.HEALTHY:
         if account.past_due_since is not None:
             account.past_due_since = account.grace_ends_at = None
             steps.append("recovered")
@@ -374,6 +462,21 @@ def _account_refresh(account: BillingAccount) -> list[str]:
             _tenant_resume(account.tenant)
             account.is_suspended_by_billing = False
             steps.append("resumed")
+    elif status not in BillingAccount.LIVE and (
+        previous_status in BillingAccount.LIVE
+        or account.past_due_since is not None
+        or account.is_suspended_by_billing
+    ):
+        # Ended (canceled, expired, or gone): nothing was paid, so this is no recovery. The
+        # workspace is on the free plan now (see _plan_for); one that billing suspended opens
+        # again with the free plan's limits, since there is no longer anything to pay.
+        account.past_due_since = account.grace_ends_at = None
+        if account.is_suspended_by_billing:
+            _tenant_resume(account.tenant)
+            account.is_suspended_by_billing = False
+            steps.append("ended_resumed")
+        else:
+            steps.append("ended")
     account.save()
     for step in steps:
         _owners_notify(account, step)
@@ -405,15 +508,30 @@ def billing_grace_expire(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     due = list(
         BillingAccount.objects.filter(
-            grace_ends_at__lte=now, is_suspended_by_billing=False
-        ).values_list("tenant_id", flat=True)
+            grace_ends_at__lte=now,
+            is_suspended_by_billing=False,
+            tenant__status=Tenant.Status.ACTIVE,  # billing suspends only active tenants
+        )
+        .order_by("grace_ends_at", "tenant_id")
+        .values_list("tenant_id", flat=True)
     )
-    suspended = 0
+    suspended = failed = 0
     for tenant_id in due:
+        # One account's trouble (a customer deleted in Stripe, a bug) must not let every
+        # later workspace escape suspension: log it and go on; the next run tries again.
         try:
             suspended += _grace_expire_one(tenant_id, now)
         except StripeUnavailableError:
+            failed += 1
             logger.warning("grace check postponed", extra={"tenant_id": str(tenant_id)})
+        except Exception:
+            failed += 1
+            logger.exception("grace check failed", extra={"tenant_id": str(tenant_id)})
+    if failed:
+        logger.error(
+            "grace check incomplete",
+            extra={"due": len(due), "failed": failed, "suspended": suspended},
+        )
     return suspended
 
 
@@ -462,6 +580,20 @@ def _message(account: BillingAccount, step: str) -> tuple[str, str]:
             f"{tenant.name} is active again",
             f"Thank you: the payment arrived and {tenant.name} is open again.\n",
         )
+    if step in ("ended", "ended_resumed"):
+        plan = account.plan.name
+        reopened = (
+            f"{tenant.name} was suspended because a payment was overdue; with no subscription "
+            f"there is nothing left to pay, so it is open again on the {plan} plan.\n\n"
+            if step == "ended_resumed"
+            else ""
+        )
+        return (
+            f"The subscription for {tenant.name} has ended",
+            f"The subscription for {tenant.name} has ended; the workspace is on the {plan} "
+            f"plan now, with that plan's limits. Nothing is deleted.\n\n{reopened}"
+            f"To subscribe again, choose a plan on the Billing page ({page}).\n",
+        )
     return (
         f"Payment received for {tenant.name}",
         f"Thank you: the payment for {tenant.name} arrived; nothing else is needed.\n",
@@ -470,16 +602,25 @@ def _message(account: BillingAccount, step: str) -> tuple[str, str]:
 
 def _owners_notify(account: BillingAccount, step: str) -> None:
     """E-mail the workspace's owners once the step has committed."""
-    with tenant_context(account.tenant):
-        owners = list(
-            User.objects.filter(role=User.Role.OWNER, is_active=True).values_list(
-                "email", flat=True
+    tenant_id = str(account.tenant_id)
+    try:
+        with tenant_context(account.tenant):
+            owners = list(
+                User.objects.filter(role=User.Role.OWNER, is_active=True).values_list(
+                    "email", flat=True
+                )
             )
+    except TenantSchemaMissingError:
+        # An archived workspace has no schema, hence no owners to write to; the billing
+        # step itself still applies.
+        logger.warning(
+            "billing e-mail skipped: no workspace schema",
+            extra={"tenant_id": tenant_id, "step": step},
         )
+        return
     if not owners:
         return
     subject, body = _message(account, step)
-    tenant_id = str(account.tenant_id)
 
     def send() -> None:
         try:

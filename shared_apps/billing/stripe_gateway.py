@@ -7,6 +7,7 @@ platform depends on the library's types. Network trouble becomes StripeUnavailab
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,7 +55,7 @@ def _translated() -> Iterator[None]:
     except stripe.APIError as error:  # 5xx
         raise StripeUnavailableError(str(error)) from error
     except stripe.StripeError as error:
-        raise StripeRequestError(str(error)) from error
+        raise StripeRequestError(str(error), request_id=error.request_id) from error
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -68,12 +69,17 @@ def _call(make: Callable[[stripe.StripeClient], Any]) -> dict[str, Any]:
 
 
 def customer_create(*, tenant_id: str, email: str, name: str) -> dict[str, Any]:
-    """Create the workspace's Stripe customer; one per workspace, even if asked twice."""
+    """Create the workspace's Stripe customer; asked twice with the same details, one customer.
+
+    Stripe refuses a reused idempotency key whose parameters differ (another owner's e-mail,
+    a renamed workspace), so the key covers the parameters as well as the workspace.
+    """
     params: dict[str, Any] = {"email": email, "name": name, "metadata": {"tenant_id": tenant_id}}
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return _call(
         lambda c: c.v1.customers.create(
             params,  # type: ignore[arg-type]
-            options={"idempotency_key": f"customer-{tenant_id}"},
+            options={"idempotency_key": f"customer-{tenant_id}-{digest}"},
         )
     )
 

@@ -1,4 +1,8 @@
-"""Billing work on the public schema: webhook events and the dunning clock."""
+"""Billing work on the public schema: webhook events and the dunning clock.
+
+Each task is its service's name plus `_task`; the registered names (`billing.*`) are what beat
+and queued messages refer to, so they stay as documented.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from tenancy.tasks import PlatformTask
     autoretry_for=(StripeUnavailableError,), retry_backoff=True, retry_backoff_max=600,
     max_retries=10,
 )  # fmt: skip
-def billing_event_process_task(*, event_id: str) -> bool:
+def stripe_event_process_task(*, event_id: str) -> bool:
     """Apply one stored Stripe event; a processed event is skipped, so it is safe to repeat."""
     return stripe_event_process(event_id=event_id)
 
@@ -29,6 +33,6 @@ def billing_grace_expire_task() -> int:
 
 
 @app.task(base=PlatformTask, name="billing.events_retry")
-def billing_events_retry_task() -> int:
+def stripe_events_retry_task() -> int:
     """Queue again the Stripe events whose processing has not succeeded yet."""
     return stripe_events_retry()

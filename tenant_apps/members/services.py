@@ -108,7 +108,7 @@ def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Inv
         raise RoleNotAllowedError(f"You cannot invite someone as {role}.", field="role")
     if User.objects.filter(email__lower=email, is_active=True).exists():
         raise AlreadyMemberError(f"{email} is already a member of this workspace.", field="email")
-    plan_limit_require(resource="seats", used=_seats_taken())
+    plan_limit_require(resource="seats", used=_seats_taken)
     invitation = Invitation.objects.create(
         email=email, role=role, invited_by=actor,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
@@ -165,7 +165,7 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     if User.objects.filter(email__lower=invitation.email).exists():
         raise AlreadyMemberError(f"{invitation.email} already has an account here; sign in.")
     # The plan may have shrunk since the invitation was sent.
-    plan_limit_require(resource="seats", used=User.objects.filter(is_active=True).count())
+    plan_limit_require(resource="seats", used=User.objects.filter(is_active=True).count)
     user = User.objects.create_user(
         invitation.email, password, role=invitation.role, full_name=full_name.strip(),
         is_staff=invitation.role in (User.Role.OWNER, User.Role.ADMIN),

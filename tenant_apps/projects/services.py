@@ -44,7 +44,7 @@ def project_create(*, actor: User, name: str, description: str = "") -> Project:
         PermissionDenied, PlanLimitReachedError.
     """
     policy.require(actor, "project.create")
-    plan_limit_require(resource="projects", used=Project.objects.count())
+    plan_limit_require(resource="projects", used=Project.objects.count)
     project = Project.objects.create(name=name.strip(), description=description, created_by=actor)
     dashboard_invalidate()
     return project
@@ -119,8 +119,11 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
         raise AttachmentTooLargeError(
             f"Files may be up to {limit // (1024 * 1024)} MB.", field="file"
         )
-    stored = Attachment.objects.aggregate(total=Sum("size"))["total"] or 0
-    plan_limit_require(resource="storage_bytes", used=stored, adding=upload.size or 0)
+    plan_limit_require(
+        resource="storage_bytes",
+        used=lambda: Attachment.objects.aggregate(total=Sum("size"))["total"] or 0,
+        adding=upload.size or 0,
+    )
     name = (upload.name or "file").rsplit("/", 1)[-1][:200]
     attachment = Attachment(
         project=project, original_name=name, size=upload.size or 0,

@@ -53,6 +53,10 @@ class FakeStripe:
     portal_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    # (method, path) -> (status, message) to answer the next matching call with, once
+    failures: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    # Idempotency-Key -> (path, params, answer), like Stripe keeps them for 24 hours
+    idempotent: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=dict)
     server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,6 +89,8 @@ class FakeStripe:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Request-Id", new_id("req"))
+                if status >= 400:  # the library would otherwise retry a 5xx on its own
+                    self.send_header("Stripe-Should-Retry", "false")
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -103,6 +109,13 @@ class FakeStripe:
                 store.clear()
             self.subscriptions.clear()
             self.calls.clear()
+            self.failures.clear()
+            self.idempotent.clear()
+
+    def fail_next(self, method: str, path: str, *, status: int = 500, message: str = "") -> None:
+        """Answer the next `method path` call with an error (500: Stripe down; 400: refused)."""
+        with self.lock:
+            self.failures[(method, path)] = (status, message or f"{path} failed")
 
     # The endpoints ---------------------------------------------------------------------
 
@@ -114,6 +127,27 @@ class FakeStripe:
             self.calls.append(Call(method, path, params, authorization))
         if authorization != f"Bearer {API_KEY}":
             return 401, {"error": {"type": "invalid_request_error", "message": "bad key"}}
+        route = (method, path)
+        with self.lock:
+            failure = self.failures.pop(route, None)
+        if failure is not None:
+            kind = "api_error" if failure[0] >= 500 else "invalid_request_error"
+            return failure[0], {"error": {"type": kind, "message": failure[1]}}
+        key = request.headers.get("Idempotency-Key") if method == "POST" else None
+        if key and key in self.idempotent:
+            first_path, first_params, answer = self.idempotent[key]
+            if (first_path, first_params) != (path, params):
+                return 400, {"error": {"type": "idempotency_error", "message": (
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with."
+                )}}  # fmt: skip
+            return 200, answer
+        status, answer = self._route(method, path, params)
+        if key and status == 200:
+            self.idempotent[key] = (path, params, answer)
+        return status, answer
+
+    def _route(self, method: str, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         route = (method, path)
         if route == ("POST", "/v1/customers"):
             customer: dict[str, Any] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.test import Client
 
@@ -92,10 +94,10 @@ def test_only_owners_see_billing(tenant_a: Tenant, stripe_fake: FakeStripe, pro_
     assert stripe_fake.api_calls() == []
 
 
-@pytest.mark.usefixtures("stripe_fake")
 def test_billing_state_of_a_is_not_visible_or_usable_from_b(
-    owner_a: Client, owner_b: Client, pro_plan: Plan, tenant_a: Tenant, tenant_b: Tenant
-) -> None:
+    owner_a: Client, owner_b: Client, pro_plan: Plan, tenant_a: Tenant, tenant_b: Tenant,
+    stripe_fake: FakeStripe,
+) -> None:  # fmt: skip
     BillingAccount.objects.create(
         tenant=tenant_a, plan=pro_plan, stripe_customer_id="cus_alpha",
         subscription_status="active", stripe_subscription_id="sub_alpha",
@@ -105,9 +107,76 @@ def test_billing_state_of_a_is_not_visible_or_usable_from_b(
     assert b"<strong>Free</strong>" in page_b.content
     assert b"Manage billing" not in page_b.content
     # B's portal has nothing to open; A's customer is never reachable from B
-    assert owner_b.post("/billing/portal/").status_code == 302
+    refused = owner_b.post("/billing/portal/", follow=True)
+    assert refused.redirect_chain == [("/billing/", 302)]
+    assert b"Choose a paid plan first" in refused.content
+    assert stripe_fake.portal_sessions == {}
+    assert [c for c in stripe_fake.api_calls() if "portal" in c.path] == []
     assert not BillingAccount.objects.filter(tenant=tenant_b).exists()
     # B's session means nothing on A's host
     stranger = owner_b.get("/billing/", HTTP_HOST="alpha.localhost")
     assert stranger.status_code == 302
     assert stranger["Location"].startswith("/login/")
+
+
+def customer_creations(fake: FakeStripe) -> int:
+    return sum(1 for call in fake.api_calls() if call.path == "/v1/customers")
+
+
+def test_failed_session_keeps_the_customer_and_the_retry_reuses_it(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant
+) -> None:
+    # given Stripe fails to open the Checkout Session once, after creating the customer
+    stripe_fake.fail_next("POST", "/v1/checkout/sessions", status=500)
+    failed = owner_a.post("/billing/checkout/", {"plan": "pro"})
+
+    assert failed.status_code == 400
+    assert "could not be reached" in failed.context["form"].non_field_errors()[0]
+    [customer] = stripe_fake.customers.values()
+    assert BillingAccount.objects.get(tenant=tenant_a).stripe_customer_id == customer["id"]
+
+    # when another owner (another e-mail) tries again
+    with tenant_context(tenant_a):
+        second = member_create("second-owner@alpha.test", role="owner")
+    retry = signed_in(tenant_a, second).post("/billing/checkout/", {"plan": "pro"})
+
+    # then the stored customer is reused: no second customer, no idempotency conflict
+    assert retry.status_code == 302
+    assert customer_creations(stripe_fake) == 1
+    assert list(stripe_fake.customers) == [customer["id"]]
+    [session] = stripe_fake.checkout_sessions.values()
+    assert session["customer"] == customer["id"]
+    assert retry["Location"] == session["url"]
+
+
+def test_refused_checkout_is_a_clear_message_with_stripes_reference(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, caplog: pytest.LogCaptureFixture
+) -> None:
+    stripe_fake.fail_next("POST", "/v1/checkout/sessions", status=400, message="No such price")
+
+    with caplog.at_level(logging.ERROR, logger="shared_apps.billing.services"):
+        response = owner_a.post("/billing/checkout/", {"plan": "pro"})
+
+    assert response.status_code == 400
+    [error] = response.context["form"].non_field_errors()
+    assert error.startswith("Stripe, our payment provider, refused this request")
+    assert "(reference req_" in error
+    assert b'id="billing-errors"' in response.content
+    [record] = [r for r in caplog.records if r.getMessage() == "stripe refused a request"]
+    assert record.stripe_request_id.startswith("req_")  # type: ignore[attr-defined]
+    assert record.stripe_request_id in error  # type: ignore[attr-defined]
+    assert stripe_fake.checkout_sessions == {}
+
+
+def test_refused_portal_is_a_clear_message_on_the_billing_page(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan
+) -> None:
+    owner_a.post("/billing/checkout/", {"plan": "pro"})
+    stripe_fake.fail_next("POST", "/v1/billing_portal/sessions", status=400)
+
+    response = owner_a.post("/billing/portal/", follow=True)
+
+    assert response.redirect_chain == [("/billing/", 302)]
+    assert response.status_code == 200
+    assert b"Stripe, our payment provider, refused this request" in response.content
+    assert stripe_fake.portal_sessions == {}

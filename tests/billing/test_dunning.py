@@ -3,6 +3,7 @@ and recovery when the payment arrives. Owners hear about each step."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from shared_apps.audit.models import AuditRecord
+from shared_apps.billing import services
 from shared_apps.billing.models import BillingAccount, Plan
 from shared_apps.billing.services import billing_grace_expire
 from shared_apps.tenants.models import Tenant
@@ -168,3 +170,93 @@ def test_without_keys_grace_expiry_does_nothing(stripe_off: FakeStripe, tenant_a
     assert billing_grace_expire() == 0
     assert status_of(tenant_a) == Tenant.Status.ACTIVE
     assert stripe_off.api_calls() == []
+
+
+def subscription_ends(fake: FakeStripe, subscription: dict[str, Any], deliver: Deliver) -> None:
+    ended = fake.subscription_put(
+        customer=subscription["customer"], status="canceled", price="price_pro_monthly",
+        subscription_id=subscription["id"],
+    )  # fmt: skip
+    deliver(event("customer.subscription.deleted", ended))
+
+
+def test_subscription_that_ends_while_suspended_reopens_on_the_free_plan(
+    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    payment_fails(stripe_fake, paying_a, deliver)
+    grace_ends_at = BillingAccount.objects.get(tenant=tenant_a).grace_ends_at
+    assert grace_ends_at is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert billing_grace_expire(now=grace_ends_at + timedelta(seconds=1)) == 1
+    assert status_of(tenant_a) == Tenant.Status.SUSPENDED
+
+    # Stripe gives up collecting and cancels the subscription
+    subscription_ends(stripe_fake, paying_a, deliver)
+
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    assert (account.subscription_status, account.plan.code) == ("canceled", "free")
+    assert (account.past_due_since, account.grace_ends_at) == (None, None)
+    assert not account.is_suspended_by_billing
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+    assert [m.subject for m in mail.outbox] == [
+        "Payment failed for Alpha Inc", "Alpha Inc is suspended",
+        "The subscription for Alpha Inc has ended",
+    ]  # fmt: skip
+    body = mail.outbox[-1].body
+    assert "the workspace is on the Free plan now" in body
+    assert "it is open again on the Free plan" in body
+    assert "payment arrived" not in body
+
+
+def test_subscription_canceled_in_good_standing_says_it_ended_once(
+    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver
+) -> None:
+    subscription_ends(stripe_fake, paying_a, deliver)
+    deliver(event("customer.subscription.updated", stripe_fake.subscriptions[paying_a["id"]]))
+
+    assert BillingAccount.objects.get(tenant=tenant_a).plan.code == "free"
+    assert [m.subject for m in mail.outbox] == ["The subscription for Alpha Inc has ended"]
+    assert "open again" not in mail.outbox[0].body
+
+
+@pytest.mark.parametrize("fault", ["stripe_refuses", "bug"])
+def test_one_failing_account_does_not_stop_suspensions_for_the_others(
+    stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant, tenant_b: Tenant, fault: str,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # given two workspaces past their grace period; A's comes first
+    now = timezone.now()
+    for tenant, customer, ended in ((tenant_a, "cus_a", 2), (tenant_b, "cus_b", 1)):
+        BillingAccount.objects.create(
+            tenant=tenant, plan=pro_plan, stripe_customer_id=customer,
+            subscription_status="past_due", past_due_since=now - timedelta(days=10),
+            grace_ends_at=now - timedelta(days=ended),
+        )  # fmt: skip
+        stripe_fake.subscription_put(
+            customer=customer, status="past_due", price="price_pro_monthly"
+        )
+    if fault == "stripe_refuses":  # e.g. A's customer was deleted in Stripe
+        stripe_fake.fail_next("GET", "/v1/subscriptions", status=404, message="No such customer")
+    else:
+        real = services.gateway.subscriptions_for_customer
+
+        def broken(*, customer_id: str) -> list[dict[str, Any]]:
+            if customer_id == "cus_a":
+                raise RuntimeError("unexpected")
+            return real(customer_id=customer_id)
+
+        monkeypatch.setattr(services.gateway, "subscriptions_for_customer", broken)
+
+    # when the grace check runs
+    with caplog.at_level(logging.WARNING, logger="shared_apps.billing.services"):
+        assert billing_grace_expire(now=now) == 1
+
+    # then B is suspended; A stays as it was, logged with its id, for the next run
+    assert status_of(tenant_b) == Tenant.Status.SUSPENDED
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+    assert not BillingAccount.objects.get(tenant=tenant_a).is_suspended_by_billing
+    [failed] = [r for r in caplog.records if r.getMessage() == "grace check failed"]
+    assert failed.tenant_id == str(tenant_a.id)  # type: ignore[attr-defined]
+    [summary] = [r for r in caplog.records if r.getMessage() == "grace check incomplete"]
+    assert (summary.due, summary.failed, summary.suspended) == (2, 1, 1)  # type: ignore[attr-defined]

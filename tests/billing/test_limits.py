@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.utils import timezone
 
+from core.errors import AppError
+from shared_apps.accounts.models import User
 from shared_apps.billing.models import BillingAccount, Plan
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tenant_apps.members.models import Invitation
+from tenant_apps.members.services import invitation_send
 from tenant_apps.projects.models import Attachment, Project
+from tenant_apps.projects.services import project_create
 from tests.billing.fake_stripe import FakeStripe
+from tests.infra import wait_for
 
 
 def free_plan(**limits: int | None) -> Plan:
@@ -118,3 +128,112 @@ def test_money_is_integer_minor_units(stripe_off: FakeStripe) -> None:
     assert Plan(price_minor=123456, currency="eur").price_display == "1,234.56 EUR / month"
     assert Plan(price_minor=3000, currency="jpy").price_display == "3,000 JPY / month"
     assert Plan(price_minor=0).price_display == "Free"
+
+
+# -- races: two real connections at the limit ---------------------------------------------
+
+
+@pytest.fixture
+def at_limit(
+    committed: tuple[Tenant, Tenant], stripe_fake: FakeStripe
+) -> Iterator[tuple[Tenant, User]]:
+    """Committed: tenant A on a plan that allows one more project and one more seat."""
+    tenant = committed[0]
+    with tenant_context(tenant):
+        owner = User.objects.get(email="owner@alpha.test")
+        projects = Project.objects.count()
+        seats = (
+            User.objects.filter(is_active=True).count()
+            + Invitation.objects.filter(
+                accepted_at__isnull=True, expires_at__gt=timezone.now()
+            ).count()
+        )
+    plan = Plan.objects.create(
+        code="race", name="Race", stripe_price_id="price_race", price_minor=100,
+        max_projects=projects + 1, max_seats=seats + 1,
+    )  # fmt: skip
+    BillingAccount.objects.create(tenant=tenant, plan=plan, subscription_status="active")
+    try:
+        yield tenant, owner
+    finally:
+        with tenant_context(tenant):
+            Invitation.objects.filter(email__endswith="@race.test").delete()
+        BillingAccount.objects.filter(tenant=tenant).delete()
+        plan.delete()
+
+
+def advisory_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def race(tenant: Tenant, action: Callable[[int], object]) -> list[str]:
+    """Run `action(1)` in a transaction kept open until `action(2)`, on another connection,
+    has finished or is waiting for a lock; return both outcomes."""
+    outcomes: dict[int, str] = {}
+    first_done, release, second_done = threading.Event(), threading.Event(), threading.Event()
+
+    def run(n: int) -> None:
+        try:
+            with tenant_context(tenant), transaction.atomic():
+                try:
+                    action(n)
+                    outcomes[n] = "created"
+                except AppError as error:
+                    outcomes[n] = error.code
+                if n == 1:
+                    first_done.set()
+                    release.wait(timeout=30)  # still uncommitted while the second one counts
+        finally:
+            (first_done if n == 1 else second_done).set()
+            connections.close_all()
+
+    first = threading.Thread(target=run, args=(1,))
+    second = threading.Thread(target=run, args=(2,))
+    first.start()
+    try:
+        assert first_done.wait(timeout=30)
+        second.start()
+        wait_for(lambda: second_done.is_set() or advisory_waiters() > 0)
+    finally:
+        release.set()
+        first.join(timeout=30)
+        if second.ident is not None:
+            second.join(timeout=30)
+    return [outcomes.get(1, "error"), outcomes.get(2, "error")]
+
+
+def test_two_concurrent_project_creations_at_the_limit_one_is_refused(
+    at_limit: tuple[Tenant, User],
+) -> None:
+    tenant, owner = at_limit
+    with tenant_context(tenant):
+        before = Project.objects.count()
+
+    outcomes = race(tenant, lambda n: project_create(actor=owner, name=f"Race {n}"))
+
+    assert outcomes == ["created", "plan_limit_reached"]
+    with tenant_context(tenant):
+        assert Project.objects.count() == before + 1
+
+
+def test_two_concurrent_invitations_for_the_last_seat_one_is_refused(
+    at_limit: tuple[Tenant, User],
+) -> None:
+    tenant, owner = at_limit
+
+    outcomes = race(
+        tenant,
+        lambda n: invitation_send(
+            actor=owner, email=f"guest{n}@race.test", role="member",
+            base_url="http://alpha.localhost/",
+        ),
+    )  # fmt: skip
+
+    assert outcomes == ["created", "plan_limit_reached"]
+    with tenant_context(tenant):
+        assert Invitation.objects.filter(email__endswith="@race.test").count() == 1

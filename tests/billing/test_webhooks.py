@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -14,9 +16,10 @@ from django.utils import timezone
 
 from shared_apps.billing import services
 from shared_apps.billing import stripe_gateway as gateway
-from shared_apps.billing.errors import StripeUnavailableError
+from shared_apps.billing.errors import StripeRequestError, StripeUnavailableError
 from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Tenant
+from tenancy import public_context
 from tests.billing.conftest import WEBHOOK, post_event
 from tests.billing.fake_stripe import FakeStripe, event, signature
 
@@ -231,3 +234,100 @@ def test_events_left_unprocessed_are_queued_again(
     assert StripeEvent.objects.get().processed_at is not None
     assert BillingAccount.objects.get(tenant=tenant_a).plan == pro_plan
     assert services.stripe_events_retry(older_than=timedelta(0)) == 0
+
+
+def test_events_for_an_archived_workspace_without_schema_complete_without_email(
+    stripe_fake: FakeStripe, pro_plan: Plan, deliver: Deliver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # given an archived workspace whose schema is gone, still known to Stripe
+    tenant_id = uuid.uuid4()
+    with public_context():
+        archived = Tenant.objects.create(
+            id=tenant_id, name="Gone", subdomain="gone", schema_name=f"t_{tenant_id.hex}",
+            status=Tenant.Status.ARCHIVED,
+        )  # fmt: skip
+    BillingAccount.objects.create(
+        tenant=archived, plan=pro_plan, stripe_customer_id="cus_gone",
+        subscription_status="active",
+    )  # fmt: skip
+    subscription = stripe_fake.subscription_put(
+        customer="cus_gone", status="past_due", price="price_pro_monthly"
+    )
+
+    with caplog.at_level(logging.WARNING, logger="shared_apps.billing.services"):
+        deliver(event("invoice.payment_failed", {"object": "invoice", "customer": "cus_gone"}))
+        deliver(event("customer.subscription.deleted", stripe_fake.subscription_put(
+            customer="cus_gone", status="canceled", price="price_pro_monthly",
+            subscription_id=subscription["id"],
+        )))  # fmt: skip
+
+    assert StripeEvent.objects.filter(processed_at__isnull=True).count() == 0
+    account = BillingAccount.objects.get(tenant=archived)
+    assert (account.subscription_status, account.plan.code) == ("canceled", "free")
+    assert mail.outbox == []
+    skipped = [r for r in caplog.records if r.getMessage().startswith("billing e-mail skipped")]
+    assert [r.step for r in skipped] == ["past_due", "ended"]  # type: ignore[attr-defined]
+    assert Tenant.objects.get(pk=tenant_id).status == Tenant.Status.ARCHIVED
+
+
+def stored_event(kind: str, *, attempts: int, age: timedelta) -> StripeEvent:
+    payload = event(kind, {"object": "customer", "id": "cus_retry"})
+    stored = StripeEvent.objects.create(
+        event_id=payload["id"], type=kind, payload=payload, attempts=attempts
+    )
+    StripeEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - age)
+    return stored
+
+
+def test_events_retry_puts_failing_events_last_and_gives_up_on_them(
+    db: None, stripe_fake: FakeStripe, eager_tasks: None
+) -> None:
+    # given an old event that has failed too often, an older one that failed a few times,
+    # and a newer one whose message was lost
+    abandoned = stored_event(
+        "customer.created", attempts=services.EVENT_MAX_ATTEMPTS, age=timedelta(days=3)
+    )
+    failing = stored_event("customer.created", attempts=3, age=timedelta(days=2))
+    lost = stored_event("customer.created", attempts=0, age=timedelta(hours=1))
+
+    # when one batch has room for one event, the one with fewest attempts goes first
+    assert services.stripe_events_retry(limit=1) == 1
+    lost.refresh_from_db()
+    failing.refresh_from_db()
+    assert lost.processed_at is not None
+    assert failing.processed_at is None
+
+    # then the others, except the one that reached the cap
+    assert services.stripe_events_retry() == 1
+    failing.refresh_from_db()
+    abandoned.refresh_from_db()
+    assert failing.processed_at is not None
+    assert (abandoned.processed_at, abandoned.attempts) == (None, services.EVENT_MAX_ATTEMPTS)
+    assert services.stripe_events_retry() == 0
+
+
+def test_the_failure_that_reaches_the_cap_is_logged_as_an_error(
+    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    public_client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    session = subscribed(stripe_fake, owner_a, tenant_a)
+    completed = event("checkout.session.completed", session)
+    with django_capture_on_commit_callbacks(execute=False):
+        post_event(public_client, completed)
+    StripeEvent.objects.update(attempts=services.EVENT_MAX_ATTEMPTS - 1)
+
+    def refused(**kwargs: Any) -> Any:
+        raise StripeRequestError("No such customer", request_id="req_1")
+
+    monkeypatch.setattr(gateway, "subscriptions_for_customer", refused)
+    with (
+        caplog.at_level(logging.WARNING, logger="shared_apps.billing.services"),
+        pytest.raises(StripeRequestError),
+    ):
+        services.stripe_event_process(event_id=completed["id"])
+
+    [record] = [r for r in caplog.records if r.getMessage() == "stripe event abandoned"]
+    assert record.levelno == logging.ERROR
+    assert record.event_id == completed["id"]  # type: ignore[attr-defined]
