@@ -146,6 +146,29 @@ def public_client(db: None) -> Client:
     return Client(HTTP_HOST="localhost")
 
 
+@pytest.fixture
+def root(db: None) -> Client:
+    """The root domain's site, as a browser on port 8000 reaches it."""
+    return Client(HTTP_HOST="localhost:8000")
+
+
+@pytest.fixture
+def fresh_signup_throttle() -> None:
+    """Signups earlier in the session do not count against this test's."""
+    from django.core.cache import caches
+
+    caches["platform"].delete_pattern("throttle_*")  # type: ignore[attr-defined]
+
+
+def follow_handoff(location: str) -> tuple[Client, Any]:
+    """Follow a signup's hand-off link on the new workspace's host, like its browser."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(location)
+    browser = Client(HTTP_HOST=parts.netloc)
+    return browser, browser.get(f"{parts.path}?{parts.query}")
+
+
 @dataclass(frozen=True)
 class CliResult:
     returncode: int

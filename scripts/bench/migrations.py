@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -307,15 +306,7 @@ process start) |
 {s("archive")} |
 | `tenants restore` (download, pg_restore, migrate check) | {s("restore")} |
 """
-    path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:migrations:start -->", "<!-- bench:migrations:end -->"
-    text = path.read_text()
-    block = f"{start}\n{section}{end}"
-    if start in text:
-        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    routing_bench.write_report(section, "migrations")
     say("wrote docs/benchmarks.md")
 
 

@@ -317,16 +317,7 @@ The second phase adds a tenant app with
 Targets: provisioning step p50 at most 50 ms and at least 10 times faster than stock;
 signup-to-ready p95 at most 250 ms; no growth with the number of migrations.
 """
-    start, end = "<!-- bench:provisioning:start -->", "<!-- bench:provisioning:end -->"
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text()
-    block = f"{start}\n{section}\n{end}"
-    if start in text:
-        head, _, rest = text.partition(start)
-        text = head + block + rest.partition(end)[2]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    routing_bench.write_report(section, "provisioning")
     say("wrote docs/benchmarks.md")
     print(section)
 

@@ -237,11 +237,12 @@ def machine() -> str:
     )
 
 
-def write_report(section: str) -> None:
+def write_report(section: str, name: str = "requests") -> None:
+    """Replace this benchmark's section of docs/benchmarks.md (between its markers)."""
     path = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- bench:requests:start -->", "<!-- bench:requests:end -->"
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{section}\n{end}"
+    block = f"{start}\n{section.strip()}\n{end}"
     if start in text:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.core.cache import caches
 from django.test import Client
 
 from shared_apps.accounts.handoff import handoff_issue
@@ -20,6 +19,7 @@ from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 from tests.billing.fake_stripe import FakeStripe
 from tests.factories import TEST_PASSWORD
+from tests.fixtures import follow_handoff
 
 SIGNUP = {
     "name": "Acme Rockets",
@@ -31,20 +31,7 @@ WORKSPACE = "http://acme.localhost:8000"
 CHECKOUT = "/billing/checkout/?plan=pro"
 
 
-@pytest.fixture
-def root(db: None) -> Client:
-    return Client(HTTP_HOST="localhost:8000")
-
-
-@pytest.fixture(autouse=True)
-def _no_throttle_history() -> None:
-    caches["platform"].delete_pattern("throttle_*")  # type: ignore[attr-defined]
-
-
-def follow_handoff(location: str) -> tuple[Client, Any]:
-    parts = urlsplit(location)
-    browser = Client(HTTP_HOST=parts.netloc)
-    return browser, browser.get(f"{parts.path}?{parts.query}")
+pytestmark = pytest.mark.usefixtures("fresh_signup_throttle")
 
 
 def new_tenant() -> Tenant | None:

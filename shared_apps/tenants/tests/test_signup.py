@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -20,7 +19,7 @@ from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_create
 from tenancy import public_context
 from tests.factories import TEST_PASSWORD
-from tests.fixtures import tenant_purge
+from tests.fixtures import follow_handoff, tenant_purge
 
 SIGNUP = {
     "name": "Acme Rockets",
@@ -30,25 +29,7 @@ SIGNUP = {
 }
 
 
-@pytest.fixture
-def root(db: None) -> Client:
-    return Client(HTTP_HOST="localhost:8000")
-
-
-@pytest.fixture(autouse=True)
-def _no_throttle_history() -> None:
-    from django.core.cache import caches
-
-    caches["platform"].delete_pattern("throttle_*")  # type: ignore[attr-defined]
-
-
-def follow_handoff(location: str) -> tuple[Client, Any]:
-    parts = urlsplit(location)
-    browser = Client(HTTP_HOST=parts.netloc)
-    return browser, browser.get(f"{parts.path}?{parts.query}")
-
-
-# -- page ---------------------------------------------------------------------------------
+pytestmark = pytest.mark.usefixtures("fresh_signup_throttle")
 
 
 def test_signup_page_lands_the_owner_signed_in_on_the_new_workspace(root: Client) -> None:
