@@ -40,6 +40,8 @@ from shared_apps.tenants.services import tenant_create, tenant_resume, tenant_su
 
 GENERATED_PASSWORD_BYTES = 18
 MAX_PARALLEL = 64
+# Tenants with a schema that `tenants run --all` visits.
+SERVED = (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED)
 
 
 def cli_actor() -> str:
@@ -347,12 +349,10 @@ class Command(BaseCommand):
         if name == "tenants":
             raise CommandError("`tenants` cannot run inside a tenant")
         if options["all"]:
-            tenants = list(
-                Tenant.objects.filter(status__in=["active", "suspended"]).order_by("subdomain")
-            )
+            tenants = list(Tenant.objects.filter(status__in=SERVED).order_by("subdomain"))
         else:
             tenant = self._audited_lookup(options, "tenant.run")
-            if tenant.status not in ("active", "suspended"):
+            if tenant.status not in SERVED:
                 raise TenantStateError(f"'{tenant.subdomain}' is {tenant.status}; it has no schema")
             tenants = [tenant]
         failed = []
@@ -432,7 +432,7 @@ class Command(BaseCommand):
                 error="tenant_not_found", detail=f"unknown: {', '.join(unknown)}",
             )  # fmt: skip
             raise CommandError(f"no tenant with subdomain {', '.join(map(repr, unknown))}")
-        archived = [subdomain for subdomain in wanted if found[subdomain] == "archived"]
+        archived = [subdomain for subdomain in wanted if found[subdomain] == Tenant.Status.ARCHIVED]
         if archived:
             raise CommandError(
                 f"{', '.join(map(repr, archived))} archived; `tenants restore` migrates it"
