@@ -25,7 +25,7 @@ import psycopg
 from django.conf import settings
 from django_tenants.postgresql_backend import base as tenants_base
 
-from tenancy.context import active_schema
+from tenancy.context import PUBLIC_SCHEMA, active_schema
 from tenancy.errors import TenantSchemaMissingError
 
 SET_PATH_SQL = (
@@ -58,7 +58,7 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         super().close()
 
     def schemas_served(self) -> int:
-        """How many schemas this server session has had on its search_path."""
+        """How many tenant schemas this server session has had on its search_path."""
         return len(_SCHEMAS_SERVED.get(self.connection, ())) if self.connection else 0
 
     def recycle_if_swollen(self) -> bool:
@@ -127,7 +127,8 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
             self._server_search_path = None
             raise TenantSchemaMissingError(self.schema_name)
         self.search_path_set_schemas = schemas
-        _SCHEMAS_SERVED.setdefault(self.connection, set()).add(self.schema_name)
+        if self.schema_name != PUBLIC_SCHEMA:  # one shared set of tables: not a tenant served
+            _SCHEMAS_SERVED.setdefault(self.connection, set()).add(self.schema_name)
         durable = self.get_autocommit() and not self.in_atomic_block
         self._server_search_path = path if durable else None
         self._server_search_path_proved_at = now

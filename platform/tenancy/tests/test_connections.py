@@ -1,0 +1,50 @@
+"""Connections that served many tenants are recycled between requests and tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from shared_apps.tenants.models import Tenant
+from tenancy import tenant_context
+from tenancy.db import recycle_swollen_connections, tenant_connection
+
+
+def _touch(tenant: Tenant) -> None:
+    from tenant_apps.projects.models import Project
+
+    with tenant_context(tenant):
+        Project.objects.exists()
+
+
+def test_a_connection_is_closed_once_it_served_the_limit_of_tenants(
+    committed: tuple[Tenant, Tenant], settings: Any
+) -> None:
+    alpha, beta = committed
+    settings.TENANT_CONNECTION_MAX_SCHEMAS = 2
+    connection = tenant_connection()
+    connection.close()
+
+    _touch(alpha)
+    recycle_swollen_connections()
+    assert connection.connection is not None  # one tenant: kept
+    assert connection.schemas_served() == 1
+
+    _touch(beta)
+    recycle_swollen_connections()
+    assert connection.connection is None  # two: closed, the next query opens a fresh one
+    _touch(alpha)
+    assert connection.schemas_served() == 1
+
+
+def test_the_end_of_a_request_recycles_a_swollen_connection(
+    committed: tuple[Tenant, Tenant], settings: Any
+) -> None:  # the session tenants alpha and beta, committed
+    settings.TENANT_CONNECTION_MAX_SCHEMAS = 2
+    tenant_connection().close()
+    # The sign-in page stores its wizard state in the session table: a query per tenant.
+    assert Client(HTTP_HOST="alpha.localhost").get("/login/").status_code == 200
+    assert tenant_connection().connection is not None
+    assert Client(HTTP_HOST="beta.localhost").get("/login/").status_code == 200
+    assert tenant_connection().connection is None
