@@ -343,3 +343,29 @@ def test_tenants_that_fall_behind_during_a_run_are_migrated_by_the_same_run(
     assert summary.pending == 2
     assert not summary.failed
     assert _record(late).migration_state == tenant_migration_state()
+
+
+def test_people_get_a_progress_bar_with_an_eta_and_failures_on_their_own_line() -> None:
+    import io
+
+    from django.core.management.base import OutputWrapper
+
+    from shared_apps.tenants.fleet import MigrationReport
+    from shared_apps.tenants.migrator import FleetPlan, TenantOutcome, TenantTarget
+
+    out = io.StringIO()
+    report = MigrationReport(OutputWrapper(out), json_lines=False)
+    targets = [
+        TenantTarget(id=f"{n}", subdomain=f"t{n}", schema_name="", name="", status="active")
+        for n in range(4)
+    ]
+    report.start(FleetPlan(target_state="x", pending=targets, up_to_date=996), parallel=2)
+    report.tenant(TenantOutcome(subdomain="t0", tenant_id="0", status="migrated"))
+    report.tenant(TenantOutcome(subdomain="t1", tenant_id="1", status="failed", error="boom"))
+    text = out.getvalue()
+    assert "tenants: 4 to check, 996 up to date (skipped); 2 worker(s)" in text
+    assert "FAILED t1: boom" in text
+    bar = text.rsplit("\r", 1)[-1]
+    assert bar.startswith("\033[K[###############---------------] 2/4  50%")
+    assert "ETA 0:0" in bar
+    assert bar.endswith("failed 1")
