@@ -78,7 +78,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-        create = verbs.add_parser("create", help="create a tenant with its owner")
+        create = self._verb(verbs, "create", "create a tenant with its owner")
         create.add_argument("--subdomain", required=True)
         create.add_argument("--name", required=True)
         create.add_argument("--owner-email", required=True)
@@ -90,25 +90,18 @@ class Command(BaseCommand):
             action="store_true",
             help="do nothing (exit 0) when the subdomain already belongs to a tenant",
         )
-        self._add_json(create)
 
-        template = verbs.add_parser(
-            "template", help="rebuild the provisioning template from the migrations on disk"
+        self._verb(
+            verbs, "template", "rebuild the provisioning template from the migrations on disk"
         )
-        self._add_json(template)
 
-        suspend = verbs.add_parser("suspend", help="stop serving a tenant (nothing is deleted)")
-        suspend.add_argument("subdomain")
+        suspend = self._verb(
+            verbs, "suspend", "stop serving a tenant (nothing is deleted)", one=True
+        )
         suspend.add_argument("--reason", required=True, help="why; kept in the audit record")
-        self._add_json(suspend)
+        self._verb(verbs, "resume", "serve a suspended tenant again", one=True)
 
-        resume = verbs.add_parser("resume", help="serve a suspended tenant again")
-        resume.add_argument("subdomain")
-        self._add_json(resume)
-
-        migrate = verbs.add_parser(
-            "migrate", help="migrate the public schema, then every tenant (resumable)"
-        )
+        migrate = self._verb(verbs, "migrate", "migrate the public schema, then every tenant")
         migrate.add_argument(
             "--parallel", type=int, default=os.cpu_count() or 1, metavar="N",
             help="worker processes (default: one per CPU)",
@@ -120,48 +113,43 @@ class Command(BaseCommand):
         migrate.add_argument(
             "--dry-run", action="store_true", help="list the pending migrations; change nothing"
         )
-        self._add_json(migrate)
 
-        archive = verbs.add_parser(
-            "archive", help="dump a tenant's schema to storage, then drop the schema"
+        self._verb(verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True)
+        self._verb(verbs, "restore", "bring an archived tenant back", one=True)
+        delete = self._verb(
+            verbs, "delete", "remove a tenant for good: schema, files, cache, rows", one=True
         )
-        archive.add_argument("subdomain")
-        self._add_json(archive)
-
-        restore = verbs.add_parser("restore", help="bring an archived tenant back")
-        restore.add_argument("subdomain")
-        self._add_json(restore)
-
-        delete = verbs.add_parser(
-            "delete", help="remove a tenant for good: schema, files, cache, rows"
-        )
-        delete.add_argument("subdomain")
         delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
         delete.add_argument(
             "--force", action="store_true", help="also delete a tenant that is not archived"
         )
-        self._add_json(delete)
-
-        export = verbs.add_parser(
-            "export", help="write a portable zip of a tenant's data (JSON per model, files)"
-        )
-        export.add_argument("subdomain")
+        export = self._verb(
+            verbs, "export", "write a portable zip of a tenant's data (JSON per model, files)",
+            one=True,
+        )  # fmt: skip
         export.add_argument(
             "--output", type=Path, metavar="PATH",
             help="where to write the zip (default: ./<subdomain>-<time>.zip)",
         )  # fmt: skip
-        self._add_json(export)
 
-        run = verbs.add_parser(
-            "run", help="run a manage.py command inside tenants: run [--all] [SUB] -- CMD ..."
+        run = self._verb(
+            verbs, "run", "run a manage.py command inside tenants: run [--all] [SUB] -- CMD ..."
         )
         run.add_argument("--all", action="store_true", help="every active and suspended tenant")
-        self._add_json(run)
         run.add_argument("rest", nargs=REMAINDER, metavar="[SUBDOMAIN] -- COMMAND [ARGS ...]")
 
-        listing = verbs.add_parser("list", help="list tenants")
+        listing = self._verb(verbs, "list", "list tenants")
         listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
-        self._add_json(listing)
+
+    def _verb(
+        self, verbs: Any, name: str, description: str, *, one: bool = False
+    ) -> ArgumentParser:
+        """Add a verb with --json; `one`: it acts on the tenant named by a SUBDOMAIN."""
+        parser: ArgumentParser = verbs.add_parser(name, help=description)
+        if one:
+            parser.add_argument("subdomain")
+        self._add_json(parser)
+        return parser
 
     @staticmethod
     def _add_json(parser: ArgumentParser) -> None:
