@@ -190,6 +190,9 @@ def run_migrate(
             report.pending(tenant.subdomain, migrator.pending_migrations(tenant))
         summary.seconds = time.monotonic() - started
         report.summary(summary)
+        audit_record(
+            actor=actor, action="tenants.migrate", outcome="succeeded", **summary.as_dict()
+        )
         return summary
 
     report.start(plan, parallel=parallel)

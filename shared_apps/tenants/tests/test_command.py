@@ -307,3 +307,13 @@ def test_create_and_template_are_audited_with_the_operator(
     assert all(record.actor.startswith("cli:") for record in records)
     assert records[0].detail["owner_email"] == "owner@audited.test"
     assert records[1].detail["error"] == "subdomain_taken"
+
+
+def test_read_only_verbs_are_audited_too(db: None) -> None:
+    from shared_apps.audit.models import AuditRecord
+
+    run_tenants("list", "--json")
+    run_tenants("migrate", "--dry-run", "--json")
+    with public_context():
+        actions = set(AuditRecord.objects.values_list("action", flat=True))
+    assert {"tenants.list", "tenants.migrate"} <= actions

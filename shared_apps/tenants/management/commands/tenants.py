@@ -369,6 +369,10 @@ class Command(BaseCommand):
 
     def verb_list(self, options: dict[str, Any]) -> None:
         tenants = [tenant_summary(tenant) for tenant in tenant_list(status=options["status"])]
+        audit_record(
+            actor=cli_actor(), action="tenants.list", outcome="succeeded",
+            status_filter=options["status"] or "", count=len(tenants),
+        )  # fmt: skip
         if options["json"]:
             self.stdout.write(json.dumps({"tenants": tenants, "count": len(tenants)}))
             return
