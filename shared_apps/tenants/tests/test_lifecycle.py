@@ -412,3 +412,28 @@ def test_call_command_reports_archive_as_json(lifecycle_tenant: Tenant) -> None:
     result = json.loads(out.getvalue())
     assert result["status"] == "archived"
     assert len(result["sha256"]) == 64
+
+
+def test_a_tenant_archived_before_a_release_is_migrated_when_restored(
+    lifecycle_tenant: Tenant,
+) -> None:
+    tenant_archive(tenant=lifecycle_tenant, actor="test")
+    release = {"fleet_probe": "tests.fleet_app.migrations_next"}  # one migration later
+    TEMPLATE.forget()
+    try:
+        with override_settings(MIGRATION_MODULES=release):
+            restored = tenant_restore(tenant=lifecycle_tenant, actor="test")
+            with public_context():
+                record = TenantMigration.objects.get(tenant=lifecycle_tenant)
+            assert record.migration_state == TEMPLATE.expected_state()
+    finally:
+        TEMPLATE.forget()
+    assert restored.migrations == ["fleet_probe.0002_probe_weight"]
+    assert record.state == "succeeded"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'fleet_probe_probe' AND column_name = 'weight'",
+            [lifecycle_tenant.schema_name],
+        )
+        assert cursor.fetchone() is not None
