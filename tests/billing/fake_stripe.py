@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import re
@@ -57,6 +58,9 @@ class FakeStripe:
     failures: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     # Idempotency-Key -> (path, params, answer), like Stripe keeps them for 24 hours
     idempotent: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=dict)
+    # Where checkout session URLs point ("" = this server); a browser test sets Stripe's own
+    # host, which the billing page's CSP allows, and routes it back here.
+    checkout_base: str = ""
     server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -75,7 +79,19 @@ class FakeStripe:
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
+                page = fake.checkout_page(parts.path)
+                if page is not None:
+                    self._answer_html(page)
+                    return
                 self._answer(*fake.handle("GET", parts.path, dict(parse_qsl(parts.query)), self))
+
+            def _answer_html(self, page: str) -> None:
+                data = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -111,11 +127,29 @@ class FakeStripe:
             self.calls.clear()
             self.failures.clear()
             self.idempotent.clear()
+            self.checkout_base = ""
 
     def fail_next(self, method: str, path: str, *, status: int = 500, message: str = "") -> None:
         """Answer the next `method path` call with an error (500: Stripe down; 400: refused)."""
         with self.lock:
             self.failures[(method, path)] = (status, message or f"{path} failed")
+
+    def checkout_page(self, path: str) -> str | None:
+        """The page a checkout session's `url` opens: a "Pay" link back to its success URL.
+
+        Paying here changes nothing in the fake; the test completes the session and delivers
+        the events itself (`checkout_complete`, `event`, `signature`).
+        """
+        match = re.fullmatch(r"/pay/([^/]+)", path)
+        with self.lock:
+            session = self.checkout_sessions.get(match.group(1)) if match else None
+        if session is None:
+            return None
+        success_url = html.escape(session["params"].get("success_url", ""))
+        return (
+            "<!doctype html><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1>"
+            f'<p><a id="pay" href="{success_url}">Pay</a></p>'
+        )
 
     # The endpoints ---------------------------------------------------------------------
 
@@ -163,7 +197,7 @@ class FakeStripe:
                 "customer": params.get("customer"), "status": "open", "subscription": None,
                 "client_reference_id": params.get("client_reference_id"),
                 "metadata": nested(params, "metadata"),
-                "url": f"{self.url}/pay/{session_id}", "params": params,
+                "url": f"{self.checkout_base or self.url}/pay/{session_id}", "params": params,
             }  # fmt: skip
             self.checkout_sessions[session_id] = session
             return 200, session
