@@ -160,6 +160,19 @@ def fresh_signup_throttle() -> None:
     caches["platform"].delete_pattern("throttle_*")  # type: ignore[attr-defined]
 
 
+def table_columns(schema_name: str, table: str) -> set[str]:
+    """The columns a table has in one schema, read from the catalog."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            [schema_name, table],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def follow_handoff(location: str) -> tuple[Client, Any]:
     """Follow a signup's hand-off link on the new workspace's host, like its browser."""
     from urllib.parse import urlsplit

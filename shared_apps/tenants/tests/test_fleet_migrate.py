@@ -27,20 +27,14 @@ from shared_apps.tenants.services import tenant_create
 from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
 from tests.factories import TEST_PASSWORD
-from tests.fixtures import ROOT, CliResult, tenant_purge
+from tests.fixtures import ROOT, CliResult, table_columns, tenant_purge
 
 FLEET_SIZE = 6
 SUBDOMAINS = [f"fleet-{number}" for number in range(1, FLEET_SIZE + 1)]
 
 
 def _columns(tenant: Tenant) -> set[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = 'fleet_probe_probe'",
-            [tenant.schema_name],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return table_columns(tenant.schema_name, "fleet_probe_probe")
 
 
 def _recorded(tenant: Tenant) -> set[str]:
@@ -158,13 +152,7 @@ def test_a_release_spanning_two_apps_compiles_and_reaches_every_tenant(
     }
     for tenant in fleet:
         assert "label" in _columns(tenant)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-                "AND table_name = 'workspace_workspacesettings' AND column_name = 'locale'",
-                [tenant.schema_name],
-            )
-            assert cursor.fetchone() is not None
+        assert "locale" in table_columns(tenant.schema_name, "workspace_workspacesettings")
 
 
 def test_a_tenant_whose_data_breaks_the_migration_is_reported_and_the_rest_migrate(

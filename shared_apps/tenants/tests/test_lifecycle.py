@@ -33,7 +33,7 @@ from tenancy.schemas import schema_exists
 from tenant_apps.projects.models import Project
 from tenant_apps.projects.services import attachment_upload, project_create, task_create
 from tests.factories import TEST_PASSWORD
-from tests.fixtures import CliResult, tenant_purge
+from tests.fixtures import CliResult, table_columns, tenant_purge
 from tests.infra import BUCKET
 
 SUBDOMAIN = "lifecycle"
@@ -430,10 +430,4 @@ def test_a_tenant_archived_before_a_release_is_migrated_when_restored(
         TEMPLATE.forget()
     assert restored.migrations == ["fleet_probe.0002_probe_weight"]
     assert record.state == "succeeded"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = 'fleet_probe_probe' AND column_name = 'weight'",
-            [lifecycle_tenant.schema_name],
-        )
-        assert cursor.fetchone() is not None
+    assert "weight" in table_columns(lifecycle_tenant.schema_name, "fleet_probe_probe")
