@@ -3,9 +3,9 @@
 from django.urls import include, path
 from two_factor.urls import urlpatterns as two_factor_urls
 
-from core.admin_sites import tenant_admin_site
 from core.views import health
 from tenancy.views import files_serve
+from tenant_apps.members.admin_site import tenant_admin_site
 from tenant_apps.members.views import InvitationAcceptView
 
 urlpatterns = [

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.db import transaction
+from django_tenants.utils import get_tenant_domain_model
 
 from tenancy.context import TenantRef, public_context
 
@@ -47,13 +48,13 @@ def normalize_host(host: str) -> str:
 
 
 def _load(host: str) -> Route:
-    from shared_apps.tenants.models import Domain
-
     root = settings.ROOT_DOMAIN
     if host in (root, f"www.{root}"):
         return PUBLIC_ROUTE
     with public_context():
-        domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+        domain = (
+            get_tenant_domain_model().objects.select_related("tenant").filter(domain=host).first()
+        )
     if domain is None:
         return UNKNOWN_ROUTE
     return Route(is_public=False, tenant=TenantRef.of(domain.tenant))

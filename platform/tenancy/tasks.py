@@ -21,6 +21,7 @@ from uuid import UUID
 from celery import Task
 from celery.exceptions import Reject
 from django.db import transaction
+from django_tenants.utils import get_tenant_model
 
 from core.request_context import current_request_id, request_id_context
 from tenancy.context import TenantRef, current_tenant, public_context, tenant_context
@@ -51,10 +52,8 @@ def _incoming(task: Task, name: str) -> str | None:
 
 
 def _load_tenant(tenant_id: str) -> TenantRef | None:
-    from shared_apps.tenants.models import Tenant
-
     with public_context():
-        tenant = Tenant.objects.filter(pk=UUID(tenant_id)).first()
+        tenant = get_tenant_model().objects.filter(pk=UUID(tenant_id)).first()
     if tenant is None or not tenant.is_active:
         return None
     return TenantRef.of(tenant)

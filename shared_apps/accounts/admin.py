@@ -1,11 +1,10 @@
-"""The same User model, in two admins: platform staff (public) and a workspace's people."""
+"""Platform staff in the platform admin; a workspace's people are in `tenant_apps.members.admin`."""
 
 from __future__ import annotations
 
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest
 
-from core.admin_sites import PolicyModelAdmin, platform_admin_site, tenant_admin_site
+from core.admin_sites import platform_admin_site
 from shared_apps.accounts.models import User
 
 
@@ -25,12 +24,4 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["role"]  # roles change through members services (last-owner rule)
 
 
-class TenantUserAdmin(PolicyModelAdmin, UserAdmin):
-    """A workspace's people, for its owners and admins; roles change on the members page."""
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # removal deactivates, through the members service (last-owner rule)
-
-
 platform_admin_site.register(User, UserAdmin)
-tenant_admin_site.register(User, TenantUserAdmin)

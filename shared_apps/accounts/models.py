@@ -13,12 +13,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from shared_apps.accounts.rules import email_normalize
+
 models.CharField.register_lookup(Lower)
-
-
-def email_normalize(email: str) -> str:
-    """E-mail addresses are compared case-insensitively: store them trimmed and lower-cased."""
-    return email.strip().lower()
 
 
 class UserManager(BaseUserManager["User"]):

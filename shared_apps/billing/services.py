@@ -37,9 +37,10 @@ from shared_apps.billing.errors import (
 )
 from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.billing.selectors import checkout_plan_get, plan_default, plan_for_tenant
+from shared_apps.tenants.addresses import workspace_host as tenant_host
 from shared_apps.tenants.errors import TenantStateError
 from shared_apps.tenants.models import Tenant
-from shared_apps.tenants.services import tenant_host, tenant_resume, tenant_suspend
+from shared_apps.tenants.services import tenant_resume, tenant_suspend
 from tenancy import TenantSchemaMissingError, public_context, require_tenant, tenant_context
 
 logger = logging.getLogger(__name__)

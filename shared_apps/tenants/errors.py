@@ -21,14 +21,6 @@ class TenantStateError(AppError):
     code, status, title = "tenant_state_invalid", 409, "Tenant is not in the right state"
 
 
-class OwnerEmailInvalidError(AppError):
-    code, status, title = "email_invalid", 400, "E-mail address is not valid"
-
-
-class PasswordRejectedError(AppError):
-    code, status, title = "password_rejected", 400, "Password is not acceptable"
-
-
 class TenantNameInvalidError(AppError):
     code, status, title = "name_invalid", 400, "Name is not valid"
 

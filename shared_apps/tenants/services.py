@@ -6,18 +6,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from shared_apps.accounts.models import User, email_normalize
-from shared_apps.audit.services import audit_record
+from shared_apps.accounts.models import User
+from shared_apps.accounts.rules import email_clean, password_check
+from shared_apps.audit.services import audit_record, audited
+from shared_apps.tenants.addresses import workspace_host
 from shared_apps.tenants.errors import (
-    OwnerEmailInvalidError,
-    PasswordRejectedError,
     SubdomainTakenError,
     TenantNameInvalidError,
     TenantStateError,
@@ -39,10 +35,6 @@ class TenantCreated:
     provisioning: ProvisioningPath
 
 
-def tenant_host(subdomain: str) -> str:
-    return f"{subdomain}.{settings.ROOT_DOMAIN}"
-
-
 def tenant_create(
     *, name: str, subdomain: str, owner_email: str, owner_password: str, actor: str = "signup"
 ) -> TenantCreated:
@@ -50,23 +42,14 @@ def tenant_create(
 
     Raises:
         SubdomainInvalidError, SubdomainReservedError, SubdomainTakenError,
-        OwnerEmailInvalidError, PasswordRejectedError, TenantNameInvalidError.
+        EmailInvalidError, PasswordRejectedError, TenantNameInvalidError.
     """
     name = name.strip()
     if not name or len(name) > 120:
         raise TenantNameInvalidError("Give a name of 1 to 120 characters.", field="name")
     subdomain = subdomain_clean(subdomain)
-    owner_email = email_normalize(owner_email)
-    try:
-        validate_email(owner_email)
-    except ValidationError:
-        raise OwnerEmailInvalidError(
-            f"'{owner_email}' is not a valid e-mail address.", field="email"
-        ) from None
-    try:
-        password_validation.validate_password(owner_password, User(email=owner_email))
-    except ValidationError as error:
-        raise PasswordRejectedError(" ".join(error.messages), field="password") from None
+    owner_email = email_clean(owner_email)
+    password_check(owner_password, user=User(email=owner_email))
 
     with public_context():
         return _tenant_create(name, subdomain, owner_email, owner_password, actor)
@@ -94,7 +77,7 @@ def _tenant_row_create(*, name: str, subdomain: str, tenant_id: uuid.UUID) -> Te
 
 def _domain_create(*, tenant: Tenant) -> Domain:
     return Domain.objects.create(
-        domain=tenant_host(tenant.subdomain), tenant=tenant, is_primary=True
+        domain=workspace_host(tenant.subdomain), tenant=tenant, is_primary=True
     )
 
 
@@ -149,7 +132,6 @@ def _audited(action: str, tenant: Tenant, actor: str, **detail: object) -> None:
     )  # fmt: skip
 
 
-@transaction.atomic
 def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> Tenant:
     """Stop serving a tenant: its site shows a suspended page, its tasks are skipped.
 
@@ -158,7 +140,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> Tenant:
     Raises:
         TenantStateError: the tenant is archived.
     """
-    with public_context():
+    with audited("tenant.suspend", actor=actor, tenant=tenant, reason=reason), public_context():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if tenant.status == Tenant.Status.SUSPENDED:
             return tenant
@@ -168,19 +150,17 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> Tenant:
             )
         tenant.status = Tenant.Status.SUSPENDED
         tenant.save(update_fields=["status", "updated_at"])
-        _audited("tenant.suspend", tenant, actor, reason=reason)
     logger.info("tenant suspended", extra={"tenant_id": str(tenant.id)})
     return tenant
 
 
-@transaction.atomic
 def tenant_resume(*, tenant: Tenant, actor: str) -> Tenant:
     """Serve a suspended tenant again.
 
     Raises:
         TenantStateError: the tenant is not suspended.
     """
-    with public_context():
+    with audited("tenant.resume", actor=actor, tenant=tenant), public_context():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if tenant.status == Tenant.Status.ACTIVE:
             return tenant
@@ -190,6 +170,5 @@ def tenant_resume(*, tenant: Tenant, actor: str) -> Tenant:
             )
         tenant.status = Tenant.Status.ACTIVE
         tenant.save(update_fields=["status", "updated_at"])
-        _audited("tenant.resume", tenant, actor)
     logger.info("tenant resumed", extra={"tenant_id": str(tenant.id)})
     return tenant

@@ -6,17 +6,14 @@ import logging
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from django.contrib.auth import password_validation
 from django.core import signing
-from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from shared_apps.accounts.models import User, email_normalize
+from shared_apps.accounts.models import User
+from shared_apps.accounts.rules import email_clean, password_check
 from shared_apps.billing.services import plan_limit_require
-from shared_apps.tenants.errors import OwnerEmailInvalidError, PasswordRejectedError
 from tenancy import require_tenant
 from tenant_apps.members import policy
 from tenant_apps.members.errors import (
@@ -93,17 +90,11 @@ def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Inv
     """Invite someone by e-mail; the link works once, for a week, in this workspace only.
 
     Raises:
-        PermissionDenied, OwnerEmailInvalidError, AlreadyMemberError, RoleNotAllowedError,
+        PermissionDenied, EmailInvalidError, AlreadyMemberError, RoleNotAllowedError,
         PlanLimitReachedError.
     """
     policy.require(actor, "member.invite")
-    email = email_normalize(email)
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise OwnerEmailInvalidError(
-            f"'{email}' is not a valid e-mail address.", field="email"
-        ) from None
+    email = email_clean(email)
     if role not in policy.roles_assignable_by(actor):
         raise RoleNotAllowedError(f"You cannot invite someone as {role}.", field="role")
     if User.objects.filter(email__lower=email, is_active=True).exists():
@@ -158,10 +149,7 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.accepted_at is not None:  # a double submit raced us
         raise InvitationInvalidError("This invitation has already been used. Sign in instead.")
-    try:
-        password_validation.validate_password(password, User(email=invitation.email))
-    except ValidationError as error:
-        raise PasswordRejectedError(" ".join(error.messages), field="password") from None
+    password_check(password, user=User(email=invitation.email))
     if User.objects.filter(email__lower=invitation.email).exists():
         raise AlreadyMemberError(f"{invitation.email} already has an account here; sign in.")
     # The plan may have shrunk since the invitation was sent.

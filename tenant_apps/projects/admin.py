@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_sites import PolicyModelAdmin, tenant_admin_site
+from tenant_apps.members.admin_site import PolicyModelAdmin, tenant_admin_site
 from tenant_apps.projects.models import Attachment, Export, Project, Task
 
 

@@ -22,6 +22,9 @@ ROOT_DOMAIN = ENV.ROOT_DOMAIN
 ADMIN_URL = ENV.ADMIN_URL
 # The root host serves the public site; every subdomain of it is a tenant's host.
 ALLOWED_HOSTS = [ROOT_DOMAIN, f".{ROOT_DOMAIN}"]
+# Links made without a request (e-mails sent by the worker) use these.
+PUBLIC_URL_SCHEME = ENV.PUBLIC_URL_SCHEME
+PUBLIC_URL_PORT = ENV.PUBLIC_URL_PORT
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -35,6 +38,7 @@ SHARED_APPS = [
     "shared_apps.accounts",
     "shared_apps.audit",
     "shared_apps.billing",
+    "shared_apps.mail",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -334,6 +338,12 @@ if _email.scheme in ("smtp", "smtps"):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = f"no-reply@{ROOT_DOMAIN}"
+# A mail server that hangs must not hold a worker: each delivery attempt gives up after this.
+EMAIL_TIMEOUT = 10
+# "task": mail is delivered by the worker, with retries; "inline": in the sending process
+# once its transaction commits (tests, where the outbox is read in-process).
+MAIL_DELIVERY = "task"
+MAIL_MAX_RETRIES = 6
 
 # LOGGING -------------------------------------------------------------------------------
 LOGGING = {

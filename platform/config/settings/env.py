@@ -43,6 +43,12 @@ class PlatformEnv(BaseSettings):
     ROOT_DOMAIN: Annotated[str, Field(pattern=rf"^{DOMAIN_LABEL}(\.{DOMAIN_LABEL})*$")] = Field(
         default="localhost", description="a lower-case host name such as example.com"
     )
+    PUBLIC_URL_SCHEME: Literal["http", "https"] = Field(
+        default="https", description="http or https: the scheme of links in e-mails"
+    )
+    PUBLIC_URL_PORT: Annotated[str, Field(pattern=r"^([0-9]{1,5})?$")] = Field(
+        default="", description="the port of links in e-mails; empty for the scheme's default"
+    )
     ADMIN_URL: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9/_-]*/$")] = Field(
         default="admin/", description="a path ending in a slash, e.g. ops-7f3a/"
     )

@@ -7,6 +7,7 @@ from config.settings.base import *  # noqa: F403
 SECRET_KEY = "test-only-key-5d1e2c3b4a596877"
 DEBUG = False
 ROOT_DOMAIN = "localhost"
+PUBLIC_URL_SCHEME, PUBLIC_URL_PORT = "http", ""
 ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
 # Hashing is not what most tests are about; the Argon2 setting is tested on its own.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -16,6 +17,8 @@ CELERY_BROKER_URL = ENV.redis(2)  # noqa: F405
 # Tests create tenants from the template unless a test fills the pool itself.
 TENANT_POOL_SIZE = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The outbox is read in-process; the worker's delivery path has its own tests.
+MAIL_DELIVERY = "inline"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
 CACHES["platform"]["KEY_PREFIX"] = "test-pc"  # noqa: F405
 # Tests never reach Stripe: keys count only when the API base is a local fake.
