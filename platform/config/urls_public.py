@@ -8,8 +8,8 @@ from two_factor.views import LoginView
 from core.admin_sites import platform_admin_site
 from core.views import health
 from shared_apps.billing.api.views import StripeWebhookApi
-from shared_apps.tenants.api.views import SignupApi
-from shared_apps.tenants.views import LandingView, SignupView
+from shared_apps.signup.api.views import SignupApi
+from shared_apps.signup.views import LandingView, SignupView
 
 urlpatterns = [
     path("", LandingView.as_view(), name="landing"),

@@ -7,13 +7,14 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
 from shared_apps.billing.services import plan_limit_require
+from shared_apps.mail.services import mail_send
+from shared_apps.tenants.addresses import LinkOrigin, workspace_url
 from tenancy import require_tenant
 from tenant_apps.members import policy
 from tenant_apps.members.errors import (
@@ -86,7 +87,9 @@ def invitation_token(invitation: Invitation) -> str:
 
 
 @transaction.atomic
-def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Invitation:
+def invitation_send(
+    *, actor: User, email: str, role: str, origin: LinkOrigin | None = None
+) -> Invitation:
     """Invite someone by e-mail; the link works once, for a week, in this workspace only.
 
     Raises:
@@ -104,15 +107,13 @@ def invitation_send(*, actor: User, email: str, role: str, base_url: str) -> Inv
         email=email, role=role, invited_by=actor,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )  # fmt: skip
-    link = f"{base_url}invitations/accept/?{urlencode({'token': invitation_token(invitation)})}"
-    workspace = require_tenant().name
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"You are invited to {workspace}",
-            message=f"{actor.email} invited you to {workspace}.\n\nJoin here: {link}\n",
-            from_email=None,
-            recipient_list=[email],
-        )
+    workspace = require_tenant()
+    query = urlencode({"token": invitation_token(invitation)})
+    link = workspace_url(workspace.subdomain, f"invitations/accept/?{query}", origin=origin)
+    mail_send(
+        to=[email],
+        template="members/mail/invitation",
+        context={"workspace": workspace.name, "inviter": actor.email, "url": link},
     )
     logger.info("invitation sent", extra={"invitation_id": invitation.pk, "role": role})
     return invitation

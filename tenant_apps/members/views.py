@@ -12,8 +12,9 @@ from django.shortcuts import redirect, render
 from django.views import View
 
 from core.errors import AppError
-from core.http import request_port
+from core.forms import form_error_add
 from shared_apps.accounts.models import User
+from shared_apps.tenants.addresses import LinkOrigin
 from tenant_apps.members import policy, services
 from tenant_apps.members.errors import InvitationInvalidError
 from tenant_apps.members.forms import AcceptInvitationForm, InvitationForm, RoleForm
@@ -47,12 +48,11 @@ class InvitationSendView(MembersView):
         form = InvitationForm(request.POST)
         if form.is_valid():
             try:
-                port = request_port(request)
-                base = f"{request.scheme}://{request.get_host().split(':')[0]}"
-                base_url = f"{base}:{port}/" if port else f"{base}/"
-                services.invitation_send(actor=self.actor, base_url=base_url, **form.cleaned_data)
+                services.invitation_send(
+                    actor=self.actor, origin=LinkOrigin.of(request), **form.cleaned_data
+                )
             except AppError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.detail)
+                form_error_add(form, error)
             else:
                 messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
                 return redirect("members:list")
@@ -104,7 +104,7 @@ class InvitationAcceptView(View):
             except InvitationInvalidError as error:
                 return render(request, self.template_name, {"error": error.detail}, status=400)
             except AppError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.detail)
+                form_error_add(form, error)
             else:
                 login(request, user, backend="shared_apps.accounts.backends.EmailBackend")
                 return redirect("workspace:home")

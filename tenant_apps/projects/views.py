@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views import View
 
 from core.errors import AppError, NotFoundError
+from core.forms import form_error_add
 from shared_apps.accounts.models import User
 from tenancy.storage import tenant_file_url
 from tenant_apps.projects import selectors, services
@@ -60,7 +61,7 @@ class ProjectCreateView(MemberView):
             try:
                 project = services.project_create(actor=self.actor, **form.cleaned_data)
             except AppError as error:
-                form.add_error(error.field, error.detail)
+                form_error_add(form, error)
             else:
                 return redirect("projects:detail", project_id=project.pk)
         return render(request, "projects/project_form.html", {"form": form}, status=400)
@@ -112,7 +113,7 @@ class TaskCreateView(ProjectDetailView):
                     assignee_id=data["assignee"], due_date=data["due_date"],
                 )  # fmt: skip
             except AppError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.detail)
+                form_error_add(form, error)
             else:
                 return redirect("projects:detail", project_id=project.pk)
         return self.render_detail(request, project, status=400, task_form=form)
@@ -142,7 +143,7 @@ class TaskUpdateView(ProjectView):
                     assignee_id=data["assignee"], due_date=data["due_date"],
                 )  # fmt: skip
             except AppError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.detail)
+                form_error_add(form, error)
             else:
                 return redirect("projects:detail", project_id=project.pk)
         context = {"form": form, "project": project, "task": task}

@@ -39,6 +39,7 @@ SHARED_APPS = [
     "shared_apps.audit",
     "shared_apps.billing",
     "shared_apps.mail",
+    "shared_apps.signup",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

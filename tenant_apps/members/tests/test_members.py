@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 
 from shared_apps.accounts.models import User
+from shared_apps.tenants.addresses import LinkOrigin
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tenant_apps.members import services
@@ -55,7 +56,7 @@ def invite(tenant: Tenant, email: str, capture: Any) -> str:
     with tenant_context(tenant), capture(execute=True):
         services.invitation_send(
             actor=owner_of(tenant), email=email, role="member",
-            base_url=f"http://{tenant.subdomain}.localhost/",
+            origin=LinkOrigin("http"),
         )  # fmt: skip
     link = re.search(r"http://\S+", str(mail.outbox[-1].body))
     assert link is not None

@@ -10,17 +10,18 @@ from django.http.response import HttpResponseBase
 from django.views.generic import FormView, TemplateView
 
 from core.errors import AppError
-from core.http import request_port
-from shared_apps.tenants.forms import SignupForm
-from shared_apps.tenants.signup import signup_complete
+from core.forms import form_error_add
+from shared_apps.signup.forms import SignupForm
+from shared_apps.signup.services import signup_complete
+from shared_apps.tenants.addresses import LinkOrigin
 
 
 class LandingView(TemplateView):
-    template_name = "tenants/landing.html"
+    template_name = "signup/landing.html"
 
 
 class SignupView(FormView):
-    template_name = "tenants/signup.html"
+    template_name = "signup/signup.html"
     form_class = SignupForm
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
@@ -40,12 +41,8 @@ class SignupView(FormView):
 
     def form_valid(self, form: SignupForm) -> HttpResponse:
         try:
-            result = signup_complete(
-                **form.cleaned_data,
-                scheme=self.request.scheme or "http",
-                port=request_port(self.request),
-            )
+            result = signup_complete(**form.cleaned_data, origin=LinkOrigin.of(self.request))
         except AppError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.detail)
+            form_error_add(form, error)
             return self.form_invalid(form)
         return HttpResponseRedirect(result.handoff_url)

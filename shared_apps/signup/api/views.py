@@ -6,8 +6,8 @@ from rest_framework.response import Response
 
 from core.api.throttling import SignupThrottle
 from core.api.views import PublicApi
-from core.http import request_port
-from shared_apps.tenants.signup import signup_complete
+from shared_apps.signup.services import signup_complete
+from shared_apps.tenants.addresses import LinkOrigin
 
 
 class SignupApi(PublicApi):
@@ -24,9 +24,7 @@ class SignupApi(PublicApi):
     def post(self, request: Request) -> Response:
         payload = self.Input(data=request.data)
         payload.is_valid(raise_exception=True)
-        result = signup_complete(
-            **payload.validated_data, scheme=request.scheme or "http", port=request_port(request)
-        )
+        result = signup_complete(**payload.validated_data, origin=LinkOrigin.of(request))
         tenant = result.created.tenant
         return Response(
             {
