@@ -6,6 +6,9 @@ from django.core.cache import caches
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from core.problems import problem_response
 
 
 @never_cache
@@ -27,4 +30,12 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "degraded", "checks": checks},
         status=200 if healthy else 503,
+    )
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Answer a path under /api/ that names no endpoint: problem+json, whatever the method."""
+    return problem_response(
+        request, status=404, code="not_found", detail=f"No endpoint at {request.path}."
     )

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.utils.log import log_response
 
+from core.problems import is_api_request, problem_response
 from tenancy.context import PUBLIC, public_context, tenant_context
 from tenancy.errors import TenantSchemaMissingError
 from tenancy.routing import resolve_host
@@ -19,17 +20,9 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
-API_PREFIX = "/api/"
 
 
-def _suspended_problem(request: HttpRequest) -> HttpResponse:
-    """A suspended workspace's API answers problem+json (the same shape as every API error)."""
-    body = {
-        "type": "about:blank", "title": "Workspace suspended", "status": 403,
-        "detail": "This workspace is suspended. Its data is kept; contact its owner.",
-        "instance": request.path, "code": "tenant_suspended", "errors": [],
-    }  # fmt: skip
-    return JsonResponse(body, status=403, content_type="application/problem+json")
+SUSPENDED_DETAIL = "This workspace is suspended. Its data is kept; contact its owner."
 
 
 def _logged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -66,10 +59,24 @@ class TenantRoutingMiddleware:
 
         tenant = route.tenant
         if tenant is None or tenant.status not in (ACTIVE, SUSPENDED):
+            if is_api_request(request):
+                detail = "No workspace answers at this address."
+                return problem_response(
+                    request,
+                    status=404,
+                    code="tenant_not_found",
+                    detail=detail,
+                    title="Workspace not found",
+                )
             return self._page(request, "errors/tenant_not_found.html", 404)
         if tenant.status == SUSPENDED:
-            if request.path.startswith(API_PREFIX):
-                return _logged(request, _suspended_problem(request))
+            if is_api_request(request):
+                return _logged(
+                    request,
+                    problem_response(
+                        request, status=403, code="tenant_suspended", detail=SUSPENDED_DETAIL
+                    ),
+                )
             return self._page(request, "errors/tenant_suspended.html", 403)
 
         request.tenant = tenant  # type: ignore[attr-defined]
@@ -81,6 +88,11 @@ class TenantRoutingMiddleware:
         if isinstance(exception, TenantSchemaMissingError):
             # Fail closed: never fall back to the public tables of the same name.
             logger.error("tenant schema missing", extra={"schema": exception.schema_name})
+            if is_api_request(request):
+                detail = "This workspace cannot be reached right now; try again shortly."
+                return problem_response(
+                    request, status=503, code="tenant_unavailable", detail=detail
+                )
             return self._page(request, "errors/tenant_unavailable.html", 503)
         return None
 

@@ -7,15 +7,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core.errors import AppError
+from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 logger = logging.getLogger(__name__)
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
 def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
@@ -33,24 +32,16 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
 
 def problem(
     *,
+    request: HttpRequest | None,
     status: int,
     code: str,
     title: str,
     detail: str,
-    instance: str = "",
     errors: list[dict[str, str]] | None = None,
-    **extra: object,
 ) -> Response:
-    body: dict[str, object] = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "code": code,
-        "errors": errors or [],
-        **extra,
-    }
+    body = problem_body(
+        request=request, status=status, code=code, title=title, detail=detail, errors=errors
+    )
     return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -64,7 +55,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             code=exc.code,
             title=exc.title,
             detail=exc.detail,
-            instance=instance,
+            request=request,
             errors=errors,
         )
     if isinstance(exc, Http404):
@@ -81,7 +72,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             code="validation_failed",
             title="Input is not valid",
             detail="Some fields are not valid.",
-            instance=instance,
+            request=request,
             errors=_field_errors(exc.detail),
         )
     if isinstance(exc, exceptions.APIException):
@@ -91,7 +82,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             code=str(code),
             title=str(exc.default_detail),
             detail=str(exc.detail),
-            instance=instance,
+            request=request,
         )
         wait = getattr(exc, "wait", None)
         if isinstance(exc, exceptions.Throttled) and wait is not None:
@@ -103,5 +94,5 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         code="internal_error",
         title="Internal error",
         detail="Something went wrong on our side.",
-        instance=instance,
+        request=request,
     )
