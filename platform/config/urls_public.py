@@ -6,7 +6,7 @@ from two_factor.urls import urlpatterns as two_factor_urls
 from two_factor.views import LoginView
 
 from core.admin_sites import platform_admin_site
-from core.views import api_not_found, health
+from core.views import api_not_found, errors_catalogue, health
 from shared_apps.billing.api.views import StripeWebhookApi
 from shared_apps.signup.api.views import SignupApi
 from shared_apps.signup.views import LandingView, SignupView
@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include(two_factor_urls)),
     path(settings.ADMIN_URL, platform_admin_site.urls),
     path("health/", health, name="health"),
+    path("errors/", errors_catalogue, name="errors"),
     # Last: an unknown API path answers problem+json, not the HTML 404 page.
     path("api/<path:rest>", api_not_found),
 ]

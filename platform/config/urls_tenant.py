@@ -3,7 +3,7 @@
 from django.urls import include, path
 from two_factor.urls import urlpatterns as two_factor_urls
 
-from core.views import api_not_found, health
+from core.views import api_not_found, errors_catalogue, health
 from tenancy.views import files_serve
 from tenant_apps.members.admin_site import tenant_admin_site
 from tenant_apps.members.views import InvitationAcceptView
@@ -19,6 +19,7 @@ urlpatterns = [
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path("files/<str:token>/", files_serve, name="files-serve"),
     path("health/", health, name="health"),
+    path("errors/", errors_catalogue, name="errors"),
     # Last: an unknown API path answers problem+json, not the HTML 404 page.
     path("api/<path:rest>", api_not_found),
 ]

@@ -18,3 +18,24 @@ class AppError(Exception):
 
 class NotFoundError(AppError):
     code, status, title = "not_found", 404, "Not found"
+
+
+def error_catalogue() -> dict[str, tuple[int, str]]:
+    """Return every stable code the platform answers with: its status and title.
+
+    The AppErrors of every installed app (each app's `errors` module) plus the codes the
+    problem handler gives DRF's and the routing's own answers. docs/errors.md lists the same.
+    """
+    from django.utils.module_loading import autodiscover_modules
+
+    from core.problems import PROBLEM_CODES
+
+    autodiscover_modules("errors")
+    catalogue = dict(PROBLEM_CODES)
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is not AppError:
+            catalogue[cls.code] = (cls.status, cls.title)
+    return dict(sorted(catalogue.items()))

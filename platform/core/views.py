@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.core.cache import caches
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from core.errors import error_catalogue
 from core.problems import problem_response
 
 
@@ -39,3 +41,12 @@ def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     return problem_response(
         request, status=404, code="not_found", detail=f"No endpoint at {request.path}."
     )
+
+
+def errors_catalogue(request: HttpRequest) -> HttpResponse:
+    """List every error code with its status: where a problem document's `type` points."""
+    codes = [
+        {"code": code, "status": status, "title": title}
+        for code, (status, title) in error_catalogue().items()
+    ]
+    return render(request, "errors/catalogue.html", {"codes": codes})
