@@ -16,7 +16,7 @@ help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
 	@echo "make migrate    migrate the public schema and every tenant"
-	@echo "make lint       ruff and mypy;  make fmt  format the code"
+	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
 
@@ -51,6 +51,7 @@ fmt: $(STAMP)
 lint: $(STAMP)
 	@$(BIN)/ruff format --check .
 	@$(BIN)/ruff check .
+	@$(BIN)/lint-imports --no-logo
 	@DATABASE_URL=$${DATABASE_URL:-postgresql://lint@localhost/lint} REDIS_URL=$${REDIS_URL:-redis://localhost} $(BIN)/mypy .
 
 lock: $(STAMP)

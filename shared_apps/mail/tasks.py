@@ -4,16 +4,15 @@ import logging
 import smtplib
 from typing import Any
 
-from celery import Task
+from celery import Task, shared_task
 
-from config.celery import app
 from shared_apps.mail.services import RenderedMail, mail_deliver
 from tenancy.tasks import PlatformTask
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(
+@shared_task(
     base=PlatformTask,
     bind=True,
     autoretry_for=(smtplib.SMTPException, OSError),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
+from celery import shared_task
 
-from config.celery import app
 from tenant_apps.projects import services
 from tenant_apps.projects.models import Export
 from tenant_apps.projects.selectors import DASHBOARD_KEY, DASHBOARD_TTL, dashboard_compute
@@ -14,7 +14,7 @@ from tenant_apps.projects.selectors import DASHBOARD_KEY, DASHBOARD_TTL, dashboa
 logger = logging.getLogger(__name__)
 
 
-@app.task(
+@shared_task(
     name="projects.export_build",
     autoretry_for=(OSError, BotoCoreError, ClientError),
     retry_backoff=True,
@@ -36,7 +36,7 @@ def export_build_task(*, export_id: int) -> None:
         raise
 
 
-@app.task(name="projects.dashboard_refresh")
+@shared_task(name="projects.dashboard_refresh")
 def dashboard_refresh_task() -> None:
     """Recompute the tenant's dashboard figures (beat fans this out to every tenant)."""
     from django.core.cache import cache
