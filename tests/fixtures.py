@@ -22,7 +22,7 @@ from shared_apps.tenants.provisioning import template_refresh
 from shared_apps.tenants.services import tenant_create
 from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
-from tenancy.routing import ROUTES
+from tenancy.host_routes import ROUTES
 from tests.factories import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent

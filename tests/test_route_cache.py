@@ -10,7 +10,7 @@ from django.test import Client
 
 from shared_apps.tenants.models import Domain, Tenant
 from tenancy import public_context
-from tenancy.routing import HostRoutes, routes_changed
+from tenancy.host_routes import HostRoutes, routes_changed
 
 
 def _connection_on_public() -> None:

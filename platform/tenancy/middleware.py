@@ -14,7 +14,7 @@ from django.utils.log import log_response
 from core.problems import is_api_request, problem_response
 from tenancy.context import PUBLIC, public_context, tenant_context
 from tenancy.errors import TenantSchemaMissingError
-from tenancy.routing import resolve_host
+from tenancy.host_routes import resolve_host
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,6 @@ class TenantsConfig(AppConfig):
 
 
 def _routes_changed(**kwargs: object) -> None:
-    from tenancy.routing import routes_changed
+    from tenancy.host_routes import routes_changed
 
     routes_changed()

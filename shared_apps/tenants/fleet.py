@@ -151,7 +151,7 @@ def _clock(seconds: float) -> str:
 def public_pending() -> tuple[bool, list[str]]:
     """Whether the public schema lacks migrations, and which change it: Django records the
     tenant-only apps' migrations in public too, but they change nothing there."""
-    from tenancy.routers import tenant_only_labels
+    from tenancy.db_router import tenant_only_labels
 
     with public_context():
         executor = MigrationExecutor(connection)

@@ -58,7 +58,7 @@ from shared_apps.tenants.models import Tenant, TenantArchive
 from shared_apps.tenants.provisioning import TEMPLATE
 from tenancy import public_context, schemas, tenant_context
 from tenancy.cache import tenant_cache_invalidate, tenant_cache_purge
-from tenancy.routing import routes_changed
+from tenancy.host_routes import routes_changed
 from tenancy.storage import tenant_media_names, tenant_media_purge
 
 logger = logging.getLogger(__name__)

@@ -132,7 +132,7 @@ if ENV.DATABASE_POOL:
     }
 DATABASE_ROUTERS = [
     "django_tenants.routers.TenantSyncRouter",
-    "tenancy.routers.TenantDataRouter",
+    "tenancy.db_router.TenantDataRouter",
 ]
 
 # AUTH ----------------------------------------------------------------------------------
