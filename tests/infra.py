@@ -62,9 +62,12 @@ def s3_server() -> Iterator[dict[str, str]]:
             "S3_SECRET_ACCESS_KEY": "test",
         }
         boto3.client(
-            "s3", endpoint_url=env["S3_ENDPOINT_URL"], region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
-        ).create_bucket(Bucket=BUCKET)  # fmt: skip
+            "s3",
+            endpoint_url=env["S3_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        ).create_bucket(Bucket=BUCKET)
         yield env
     finally:
         process.terminate()
@@ -76,9 +79,12 @@ def s3_client(s3_server: dict[str, str]) -> Any:
     import boto3
 
     return boto3.client(
-        "s3", endpoint_url=s3_server["S3_ENDPOINT_URL"], region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )  # fmt: skip
+        "s3",
+        endpoint_url=s3_server["S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -135,19 +141,37 @@ def celery_worker_log(
     log = log_path.open("w")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-            "--loglevel", "INFO", "-I", "tests.celery_probe", "--without-heartbeat",
-            "--without-mingle", "--without-gossip",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "-I",
+            "tests.celery_probe",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
         ],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={
-            **os.environ, **s3_server, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            **os.environ,
+            **s3_server,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
             # Billing on in the worker, against the fake (the test process turns it on per test).
-            "STRIPE_SECRET_KEY": API_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_SECRET_KEY": API_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_API_BASE": stripe_server.url,
-            "DATABASE_URL": database_url, "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 60
         while "ready." not in log_path.read_text():

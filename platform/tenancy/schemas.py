@@ -98,12 +98,22 @@ def schema_dump_portable(schema_name: str) -> str:
     dbname, env = _pg_client_args()
     done = subprocess.run(
         [
-            _pg_binary("pg_dump"), dbname, f"--schema={schema_name}",
-            "--no-owner", "--no-privileges", "--no-comments", "--inserts",
-            "--rows-per-insert=500", "--lock-wait-timeout=10000",
+            _pg_binary("pg_dump"),
+            dbname,
+            f"--schema={schema_name}",
+            "--no-owner",
+            "--no-privileges",
+            "--no-comments",
+            "--inserts",
+            "--rows-per-insert=500",
+            "--lock-wait-timeout=10000",
         ],
-        capture_output=True, text=True, env=env, check=False, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"pg_dump of {schema_name} failed: {done.stderr.strip()}")
     qualified = re.compile(rf"\b{re.escape(schema_name)}\.")
@@ -140,12 +150,22 @@ def schema_dump_archive(schema_name: str, path: str, *, snapshot: str = "") -> N
     dbname, env = _pg_client_args()
     done = subprocess.run(
         [
-            _pg_binary("pg_dump"), dbname, f"--schema={schema_name}", "--format=custom",
-            "--no-owner", "--no-privileges", "--lock-wait-timeout=10000", f"--file={path}",
+            _pg_binary("pg_dump"),
+            dbname,
+            f"--schema={schema_name}",
+            "--format=custom",
+            "--no-owner",
+            "--no-privileges",
+            "--lock-wait-timeout=10000",
+            f"--file={path}",
             *([f"--snapshot={snapshot}"] if snapshot else []),
         ],
-        capture_output=True, text=True, env=env, check=False, timeout=3600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=3600,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"pg_dump of {schema_name} failed: {done.stderr.strip()}")
 
@@ -165,15 +185,25 @@ def schema_restore_archive(schema_name: str, path: str) -> None:
     with tempfile.TemporaryFile() as script_errors, tempfile.TemporaryFile() as run_errors:
         script = subprocess.Popen(
             [_pg_binary("pg_restore"), "--file=-", "--no-owner", "--no-privileges", path],
-            stdout=subprocess.PIPE, stderr=script_errors, env=env,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=script_errors,
+            env=env,
+        )
         runner = subprocess.Popen(
             [
-                _pg_binary("psql"), dbname, "--no-psqlrc", "--quiet", "--single-transaction",
-                "--set=ON_ERROR_STOP=1", "--file=-",
+                _pg_binary("psql"),
+                dbname,
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                "--file=-",
             ],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=run_errors, env=env,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=run_errors,
+            env=env,
+        )
         assert script.stdout is not None
         assert runner.stdin is not None
         try:

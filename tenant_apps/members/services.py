@@ -104,9 +104,11 @@ def invitation_send(
         raise AlreadyMemberError(f"{email} is already a member of this workspace.", field="email")
     plan_limit_require(resource="seats", used=_seats_taken)
     invitation = Invitation.objects.create(
-        email=email, role=role, invited_by=actor,
+        email=email,
+        role=role,
+        invited_by=actor,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
-    )  # fmt: skip
+    )
     workspace = require_tenant()
     query = urlencode({"token": invitation_token(invitation)})
     link = workspace_url(workspace.subdomain, f"invitations/accept/?{query}", origin=origin)
@@ -156,9 +158,12 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     # The plan may have shrunk since the invitation was sent.
     plan_limit_require(resource="seats", used=User.objects.filter(is_active=True).count)
     user = User.objects.create_user(
-        invitation.email, password, role=invitation.role, full_name=full_name.strip(),
+        invitation.email,
+        password,
+        role=invitation.role,
+        full_name=full_name.strip(),
         is_staff=invitation.role in (User.Role.OWNER, User.Role.ADMIN),
-    )  # fmt: skip
+    )
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     logger.info("invitation accepted", extra={"invitation_id": invitation.pk, "member_id": user.pk})

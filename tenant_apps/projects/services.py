@@ -71,9 +71,13 @@ def _assignee(assignee_id: int | None) -> User | None:
 
 @transaction.atomic
 def task_create(
-    *, actor: User, project: Project, title: str, assignee_id: int | None = None,
+    *,
+    actor: User,
+    project: Project,
+    title: str,
+    assignee_id: int | None = None,
     due_date: date | None = None,
-) -> Task:  # fmt: skip
+) -> Task:
     """Add a task to a project.
 
     Raises:
@@ -91,9 +95,14 @@ def task_create(
 
 @transaction.atomic
 def task_update(
-    *, actor: User, task: Task, title: str, status: str, assignee_id: int | None,
+    *,
+    actor: User,
+    task: Task,
+    title: str,
+    status: str,
+    assignee_id: int | None,
     due_date: date | None,
-) -> Task:  # fmt: skip
+) -> Task:
     policy.require(actor, "task.update", task)
     if task.project.is_archived:
         raise ProjectArchivedError("This project is archived; its tasks cannot change.")
@@ -126,9 +135,12 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
     )
     name = (upload.name or "file").rsplit("/", 1)[-1][:200]
     attachment = Attachment(
-        project=project, original_name=name, size=upload.size or 0,
-        content_type=(upload.content_type or "")[:100], uploaded_by=actor,
-    )  # fmt: skip
+        project=project,
+        original_name=name,
+        size=upload.size or 0,
+        content_type=(upload.content_type or "")[:100],
+        uploaded_by=actor,
+    )
     attachment.file.save(name, upload, save=False)
     attachment.save()
     logger.info("attachment stored", extra={"project_id": project.pk, "size": attachment.size})
@@ -156,10 +168,16 @@ def export_build(*, export: Export) -> Export:
     writer.writerow(["id", "title", "status", "assignee", "due_date", "created_at"])
     tasks = export.project.tasks.select_related("assignee").order_by("id")
     for task in tasks:
-        writer.writerow([
-            task.pk, task.title, task.status, task.assignee.email if task.assignee else "",
-            task.due_date.isoformat() if task.due_date else "", task.created_at.isoformat(),
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                task.pk,
+                task.title,
+                task.status,
+                task.assignee.email if task.assignee else "",
+                task.due_date.isoformat() if task.due_date else "",
+                task.created_at.isoformat(),
+            ]
+        )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     export.file.save(
         f"tasks-{export.project_id}-{stamp}-{export.pk}.csv",

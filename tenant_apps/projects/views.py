@@ -109,9 +109,12 @@ class TaskCreateView(ProjectDetailView):
             data = form.cleaned_data
             try:
                 services.task_create(
-                    actor=self.actor, project=project, title=data["title"],
-                    assignee_id=data["assignee"], due_date=data["due_date"],
-                )  # fmt: skip
+                    actor=self.actor,
+                    project=project,
+                    title=data["title"],
+                    assignee_id=data["assignee"],
+                    due_date=data["due_date"],
+                )
             except AppError as error:
                 form_error_add(form, error)
             else:
@@ -125,9 +128,13 @@ class TaskUpdateView(ProjectView):
         task = self._task(project, task_id)
         form = TaskForm(
             members=_members(),
-            initial={"title": task.title, "status": task.status,
-                     "assignee": task.assignee_id, "due_date": task.due_date},
-        )  # fmt: skip
+            initial={
+                "title": task.title,
+                "status": task.status,
+                "assignee": task.assignee_id,
+                "due_date": task.due_date,
+            },
+        )
         context = {"form": form, "project": project, "task": task}
         return render(request, "projects/task_form.html", context)
 
@@ -139,9 +146,13 @@ class TaskUpdateView(ProjectView):
             data = form.cleaned_data
             try:
                 services.task_update(
-                    actor=self.actor, task=task, title=data["title"], status=data["status"],
-                    assignee_id=data["assignee"], due_date=data["due_date"],
-                )  # fmt: skip
+                    actor=self.actor,
+                    task=task,
+                    title=data["title"],
+                    status=data["status"],
+                    assignee_id=data["assignee"],
+                    due_date=data["due_date"],
+                )
             except AppError as error:
                 form_error_add(form, error)
             else:

@@ -67,10 +67,17 @@ def pro_plan_committed(db: None, tenant_a: Tenant) -> Iterator[None]:
 
     def create() -> None:
         Plan.objects.create(
-            code="pro", name="Pro", stripe_price_id="price_pro_monthly", price_minor=2900,
-            currency="usd", max_seats=25, max_projects=None, max_storage_bytes=None,
-            trial_days=0, sort_order=1,
-        )  # fmt: skip
+            code="pro",
+            name="Pro",
+            stripe_price_id="price_pro_monthly",
+            price_minor=2900,
+            currency="usd",
+            max_seats=25,
+            max_projects=None,
+            max_storage_bytes=None,
+            trial_days=0,
+            sort_order=1,
+        )
 
     in_own_connection(create)
     yield
@@ -113,9 +120,13 @@ def deliver(live_url: str, kind: str, obj: dict[str, Any]) -> None:
 
 
 def test_owner_upgrades_to_a_paid_plan_through_checkout(
-    tenant_a: Tenant, live_url: str, page: Any, artifacts: Path,
-    billing_on: FakeStripe, pro_plan_committed: None,
-) -> None:  # fmt: skip
+    tenant_a: Tenant,
+    live_url: str,
+    page: Any,
+    artifacts: Path,
+    billing_on: FakeStripe,
+    pro_plan_committed: None,
+) -> None:
     base = live_url.replace("localhost", "alpha.localhost")
     page.context.route(
         f"{STRIPE_CHECKOUT}/**",

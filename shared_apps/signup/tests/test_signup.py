@@ -149,9 +149,11 @@ def test_api_signup_is_rate_limited_per_client_ip(
     invalid = {**SIGNUP, "subdomain": "www"}  # cheap requests; throttling comes first
     for spoofed in ("10.0.0.1", "10.0.0.2"):
         response = root.post(
-            "/api/v1/signup", invalid, content_type="application/json",
+            "/api/v1/signup",
+            invalid,
+            content_type="application/json",
             HTTP_X_FORWARDED_FOR=spoofed,
-        )  # fmt: skip
+        )
         assert response.status_code == 400
     response = root.post(
         "/api/v1/signup", invalid, content_type="application/json", HTTP_X_FORWARDED_FOR="10.0.0.3"
@@ -171,9 +173,11 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
 
         def post(client_ip: str) -> int:
             return root.post(
-                "/api/v1/signup", invalid, content_type="application/json",
+                "/api/v1/signup",
+                invalid,
+                content_type="application/json",
                 HTTP_X_FORWARDED_FOR=f"203.0.113.9, {client_ip}",
-            ).status_code  # fmt: skip
+            ).status_code
 
         assert post("198.51.100.1") == 400
         assert post("198.51.100.1") == 429
@@ -229,9 +233,11 @@ def test_two_concurrent_signups_for_one_subdomain_one_wins(db: None) -> None:
         try:
             barrier.wait(timeout=10)
             tenant_create(
-                name="Race", subdomain="photo-finish", owner_email=email,
+                name="Race",
+                subdomain="photo-finish",
+                owner_email=email,
                 owner_password=TEST_PASSWORD,
-            )  # fmt: skip
+            )
             outcomes.append("created")
         except SubdomainTakenError:
             outcomes.append("taken")
