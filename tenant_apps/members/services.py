@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
-from shared_apps.billing.services import plan_limit_require
+from shared_apps.billing.limits import plan_limit_require
 from tenancy import require_tenant
 from tenant_apps.members import policy
 from tenant_apps.members.errors import (
