@@ -5,3 +5,10 @@ class BillingConfig(AppConfig):
     name = "shared_apps.billing"
     label = "billing"
     verbose_name = "Billing"
+
+    def ready(self) -> None:
+        # Imported here: the guard reads models, which exist only once apps are loaded.
+        from shared_apps.billing.guards import billing_deletion_guard
+        from shared_apps.tenants.guards import deletion_guard_register
+
+        deletion_guard_register(billing_deletion_guard)

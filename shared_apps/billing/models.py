@@ -9,9 +9,25 @@ from shared_apps.tenants.models import Tenant
 
 # Stripe's currencies without a minor unit: amounts are whole units.
 ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-     "xaf", "xof", "xpf"}
-)  # fmt: skip
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+)
 
 
 class PlanQuerySet(models.QuerySet["Plan"]):

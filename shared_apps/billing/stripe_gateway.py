@@ -40,6 +40,13 @@ def _client(api_key: str, api_base: str) -> stripe.StripeClient:
     )
 
 
+def object_id(value: Any) -> str:
+    """Return the id in a field Stripe sends either as an id or as the expanded object."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
 def client() -> stripe.StripeClient:
     if not billing_enabled():
         raise BillingNotConfiguredError("Billing is not configured on this platform.")
@@ -85,9 +92,14 @@ def customer_create(*, tenant_id: str, email: str, name: str) -> dict[str, Any]:
 
 
 def checkout_session_create(
-    *, tenant_id: str, customer_id: str, price_id: str, trial_days: int,
-    success_url: str, cancel_url: str,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    tenant_id: str,
+    customer_id: str,
+    price_id: str,
+    trial_days: int,
+    success_url: str,
+    cancel_url: str,
+) -> dict[str, Any]:
     """Open a Checkout session for a subscription to one price."""
     subscription_data: dict[str, Any] = {"metadata": {"tenant_id": tenant_id}}
     if trial_days:

@@ -7,20 +7,21 @@ and queued messages refer to, so they stay as documented.
 from __future__ import annotations
 
 from config.celery import app
+from shared_apps.billing.dunning import billing_grace_expire
 from shared_apps.billing.errors import StripeUnavailableError
-from shared_apps.billing.services import (
-    billing_grace_expire,
-    stripe_event_process,
-    stripe_events_retry,
-)
+from shared_apps.billing.webhooks import stripe_event_process, stripe_events_retry
 from tenancy.tasks import PlatformTask
 
 
 @app.task(
-    base=PlatformTask, name="billing.event_process", acks_late=True,
-    autoretry_for=(StripeUnavailableError,), retry_backoff=True, retry_backoff_max=600,
+    base=PlatformTask,
+    name="billing.event_process",
+    acks_late=True,
+    autoretry_for=(StripeUnavailableError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
     max_retries=10,
-)  # fmt: skip
+)
 def stripe_event_process_task(*, event_id: str) -> bool:
     """Apply one stored Stripe event; a processed event is skipped, so it is safe to repeat."""
     return stripe_event_process(event_id=event_id)

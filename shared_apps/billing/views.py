@@ -11,22 +11,18 @@ from django.shortcuts import redirect, render
 from django.views import View
 
 from core.errors import AppError
-from core.http import request_port
+from core.forms import form_error_add
 from shared_apps.accounts.models import User
-from shared_apps.billing import policy, services
+from shared_apps.billing import policy
+from shared_apps.billing.checkout import billing_checkout_start, billing_portal_open
 from shared_apps.billing.forms import PlanChoiceForm
 from shared_apps.billing.models import Plan
 from shared_apps.billing.selectors import billing_overview, checkout_plan_get
+from shared_apps.tenants.addresses import workspace_url
 from tenancy import require_tenant
 
 # The billing forms answer with a redirect to Stripe; CSP's form-action covers redirects.
 STRIPE_REDIRECT_HOSTS = ["https://checkout.stripe.com", "https://billing.stripe.com"]
-
-
-def _site_url(request: HttpRequest) -> str:
-    host = request.get_host().split(":")[0]
-    port = request_port(request)
-    return f"{request.scheme}://{host}:{port}/" if port else f"{request.scheme}://{host}/"
 
 
 class BillingView(LoginRequiredMixin, View):
@@ -38,9 +34,12 @@ class BillingView(LoginRequiredMixin, View):
         return self.page(request)
 
     def page(
-        self, request: HttpRequest, *, form: PlanChoiceForm | None = None,
+        self,
+        request: HttpRequest,
+        *,
+        form: PlanChoiceForm | None = None,
         chosen: Plan | None = None,
-    ) -> HttpResponse:  # fmt: skip
+    ) -> HttpResponse:
         policy.require(self.actor, "billing.view")
         overview = billing_overview(tenant_id=require_tenant().id)
         context: dict[str, Any] = {
@@ -67,7 +66,7 @@ class BillingCheckoutView(BillingView):
         try:
             plan = checkout_plan_get(actor=self.actor, plan_code=form.cleaned_data["plan"])
         except AppError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.detail)
+            form_error_add(form, error)
             return self.page(request, form=form)
         return self.page(request, chosen=plan)
 
@@ -75,12 +74,13 @@ class BillingCheckoutView(BillingView):
         form = PlanChoiceForm(request.POST)
         if form.is_valid():
             try:
-                url = services.billing_checkout_start(
-                    actor=self.actor, plan_code=form.cleaned_data["plan"],
-                    site_url=_site_url(request),
-                )  # fmt: skip
+                url = billing_checkout_start(
+                    actor=self.actor,
+                    plan_code=form.cleaned_data["plan"],
+                    site_url=workspace_url(require_tenant().subdomain, request=request),
+                )
             except AppError as error:
-                form.add_error(error.field if error.field in form.fields else None, error.detail)
+                form_error_add(form, error)
             else:
                 return HttpResponseRedirect(url)
         return self.page(request, form=form)
@@ -89,7 +89,8 @@ class BillingCheckoutView(BillingView):
 class BillingPortalView(BillingView):
     def post(self, request: HttpRequest) -> HttpResponse:
         try:
-            url = services.billing_portal_open(actor=self.actor, site_url=_site_url(request))
+            site_url = workspace_url(require_tenant().subdomain, request=request)
+            url = billing_portal_open(actor=self.actor, site_url=site_url)
         except AppError as error:
             messages.error(request, error.detail)
             return redirect("billing:page")

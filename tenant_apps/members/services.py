@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
-from shared_apps.billing.services import plan_limit_require
+from shared_apps.billing.limits import plan_limit_require
 from shared_apps.mail.services import mail_send
 from shared_apps.tenants.addresses import LinkOrigin, workspace_url
 from tenancy import require_tenant

@@ -16,7 +16,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from shared_apps.accounts.models import User
-from shared_apps.billing.services import plan_limit_require
+from shared_apps.billing.limits import plan_limit_require
 from tenant_apps.projects import policy
 from tenant_apps.projects.errors import (
     AssigneeInvalidError,

@@ -56,10 +56,17 @@ def eager_tasks() -> Iterator[None]:
 @pytest.fixture
 def pro_plan(db: None) -> Plan:
     return Plan.objects.create(
-        code="pro", name="Pro", stripe_price_id="price_pro_monthly", price_minor=2900,
-        currency="usd", max_seats=25, max_projects=None, max_storage_bytes=None,
-        trial_days=0, sort_order=1,
-    )  # fmt: skip
+        code="pro",
+        name="Pro",
+        stripe_price_id="price_pro_monthly",
+        price_minor=2900,
+        currency="usd",
+        max_seats=25,
+        max_projects=None,
+        max_storage_bytes=None,
+        trial_days=0,
+        sort_order=1,
+    )
 
 
 def owner_of(tenant: Tenant) -> User:
@@ -87,9 +94,11 @@ def owner_b(tenant_b: Tenant) -> Client:
 def post_event(client: Client, event: dict[str, Any], *, secret: str = WEBHOOK_SECRET) -> Any:
     body = json.dumps(event)
     return client.post(
-        WEBHOOK, data=body, content_type="application/json",
+        WEBHOOK,
+        data=body,
+        content_type="application/json",
         HTTP_STRIPE_SIGNATURE=signature(body, secret),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

@@ -171,10 +171,15 @@ class FakeStripe:
         if key and key in self.idempotent:
             first_path, first_params, answer = self.idempotent[key]
             if (first_path, first_params) != (path, params):
-                return 400, {"error": {"type": "idempotency_error", "message": (
-                    "Keys for idempotent requests can only be used with the same parameters "
-                    "they were first used with."
-                )}}  # fmt: skip
+                return 400, {
+                    "error": {
+                        "type": "idempotency_error",
+                        "message": (
+                            "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with."
+                        ),
+                    }
+                }
             return 200, answer
         status, answer = self._route(method, path, params)
         if key and status == 200:
@@ -185,35 +190,46 @@ class FakeStripe:
         route = (method, path)
         if route == ("POST", "/v1/customers"):
             customer: dict[str, Any] = {
-                "id": new_id("cus"), "object": "customer", "email": params.get("email"),
-                "name": params.get("name"), "metadata": nested(params, "metadata"),
-            }  # fmt: skip
+                "id": new_id("cus"),
+                "object": "customer",
+                "email": params.get("email"),
+                "name": params.get("name"),
+                "metadata": nested(params, "metadata"),
+            }
             self.customers[customer["id"]] = customer
             return 200, customer
         if route == ("POST", "/v1/checkout/sessions"):
             session_id = new_id("cs_test")
             session: dict[str, Any] = {
-                "id": session_id, "object": "checkout.session", "mode": params.get("mode"),
-                "customer": params.get("customer"), "status": "open", "subscription": None,
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": params.get("mode"),
+                "customer": params.get("customer"),
+                "status": "open",
+                "subscription": None,
                 "client_reference_id": params.get("client_reference_id"),
                 "metadata": nested(params, "metadata"),
-                "url": f"{self.checkout_base or self.url}/pay/{session_id}", "params": params,
-            }  # fmt: skip
+                "url": f"{self.checkout_base or self.url}/pay/{session_id}",
+                "params": params,
+            }
             self.checkout_sessions[session_id] = session
             return 200, session
         if route == ("POST", "/v1/billing_portal/sessions"):
             portal: dict[str, Any] = {
-                "id": new_id("bps"), "object": "billing_portal.session",
-                "customer": params.get("customer"), "return_url": params.get("return_url"),
-            }  # fmt: skip
+                "id": new_id("bps"),
+                "object": "billing_portal.session",
+                "customer": params.get("customer"),
+                "return_url": params.get("return_url"),
+            }
             portal["url"] = f"{self.url}/portal/{portal['id']}"
             self.portal_sessions[portal["id"]] = portal
             return 200, portal
         if route == ("GET", "/v1/subscriptions"):
             found = [
-                sub for sub in self.subscriptions.values()
+                sub
+                for sub in self.subscriptions.values()
                 if sub["customer"] == params.get("customer")
-            ]  # fmt: skip
+            ]
             return 200, {"object": "list", "data": found, "has_more": False, "url": path}
         match = re.fullmatch(r"/v1/subscriptions/([^/]+)", path)
         if method == "GET" and match and match.group(1) in self.subscriptions:
@@ -223,24 +239,39 @@ class FakeStripe:
     # What Stripe does on its side ------------------------------------------------------
 
     def subscription_put(
-        self, *, customer: str, status: str, price: str, tenant_id: str = "",
-        subscription_id: str | None = None, created: int | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        *,
+        customer: str,
+        status: str,
+        price: str,
+        tenant_id: str = "",
+        subscription_id: str | None = None,
+        created: int | None = None,
+    ) -> dict[str, Any]:
         """Create or change a subscription as Stripe would hold it now."""
         subscription_id = subscription_id or new_id("sub")
         now = int(time.time())
         previous = self.subscriptions.get(subscription_id, {})
         subscription = {
-            "id": subscription_id, "object": "subscription", "customer": customer,
-            "status": status, "created": created or previous.get("created") or now,
+            "id": subscription_id,
+            "object": "subscription",
+            "customer": customer,
+            "status": status,
+            "created": created or previous.get("created") or now,
             "cancel_at_period_end": False,
             "metadata": {"tenant_id": tenant_id} if tenant_id else {},
-            "items": {"object": "list", "data": [{
-                "id": f"si_{subscription_id}", "object": "subscription_item",
-                "price": {"id": price, "object": "price"},
-                "current_period_end": now + 30 * 86400,
-            }]},
-        }  # fmt: skip
+            "items": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": f"si_{subscription_id}",
+                        "object": "subscription_item",
+                        "price": {"id": price, "object": "price"},
+                        "current_period_end": now + 30 * 86400,
+                    }
+                ],
+            },
+        }
         with self.lock:
             self.subscriptions[subscription_id] = subscription
         return json.loads(json.dumps(subscription))
@@ -250,9 +281,11 @@ class FakeStripe:
         session = self.checkout_sessions[session_id]
         params = session["params"]
         subscription = self.subscription_put(
-            customer=session["customer"], status=status, price=params["line_items[0][price]"],
+            customer=session["customer"],
+            status=status,
+            price=params["line_items[0][price]"],
             tenant_id=params.get("subscription_data[metadata][tenant_id]", ""),
-        )  # fmt: skip
+        )
         completed = {key: value for key, value in session.items() if key != "params"}
         completed.update(status="complete", subscription=subscription["id"])
         return completed
@@ -265,11 +298,16 @@ class FakeStripe:
 def event(kind: str, obj: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
     """A Stripe event envelope around a snapshot of `obj`."""
     return {
-        "id": event_id or new_id("evt"), "object": "event", "type": kind,
-        "api_version": "2025-06-30.basil", "created": int(time.time()), "livemode": False,
-        "data": {"object": obj}, "pending_webhooks": 1,
+        "id": event_id or new_id("evt"),
+        "object": "event",
+        "type": kind,
+        "api_version": "2025-06-30.basil",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj},
+        "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
-    }  # fmt: skip
+    }
 
 
 def signature(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:

@@ -95,13 +95,20 @@ def test_only_owners_see_billing(tenant_a: Tenant, stripe_fake: FakeStripe, pro_
 
 
 def test_billing_state_of_a_is_not_visible_or_usable_from_b(
-    owner_a: Client, owner_b: Client, pro_plan: Plan, tenant_a: Tenant, tenant_b: Tenant,
+    owner_a: Client,
+    owner_b: Client,
+    pro_plan: Plan,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
     stripe_fake: FakeStripe,
-) -> None:  # fmt: skip
+) -> None:
     BillingAccount.objects.create(
-        tenant=tenant_a, plan=pro_plan, stripe_customer_id="cus_alpha",
-        subscription_status="active", stripe_subscription_id="sub_alpha",
-    )  # fmt: skip
+        tenant=tenant_a,
+        plan=pro_plan,
+        stripe_customer_id="cus_alpha",
+        subscription_status="active",
+        stripe_subscription_id="sub_alpha",
+    )
     assert b"<strong>Pro</strong>" in owner_a.get("/billing/").content
     page_b = owner_b.get("/billing/")
     assert b"<strong>Free</strong>" in page_b.content
@@ -154,7 +161,7 @@ def test_refused_checkout_is_a_clear_message_with_stripes_reference(
 ) -> None:
     stripe_fake.fail_next("POST", "/v1/checkout/sessions", status=400, message="No such price")
 
-    with caplog.at_level(logging.ERROR, logger="shared_apps.billing.services"):
+    with caplog.at_level(logging.ERROR, logger="shared_apps.billing.checkout"):
         response = owner_a.post("/billing/checkout/", {"plan": "pro"})
 
     assert response.status_code == 400

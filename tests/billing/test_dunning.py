@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from itertools import product
 from typing import Any
 
 import pytest
@@ -14,9 +15,11 @@ from django.test import Client
 from django.utils import timezone
 
 from shared_apps.audit.models import AuditRecord
-from shared_apps.billing import services
+from shared_apps.billing import dunning, notifications
+from shared_apps.billing import stripe_gateway as gateway
+from shared_apps.billing.dunning import billing_grace_expire
 from shared_apps.billing.models import BillingAccount, Plan
-from shared_apps.billing.services import billing_grace_expire
+from shared_apps.mail.services import mail_render
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_suspend
 from tests.billing.fake_stripe import FakeStripe, event
@@ -39,22 +42,40 @@ def paying_a(
 
 def payment_fails(fake: FakeStripe, subscription: dict[str, Any], deliver: Deliver) -> None:
     fake.subscription_put(
-        customer=subscription["customer"], status="past_due", price="price_pro_monthly",
+        customer=subscription["customer"],
+        status="past_due",
+        price="price_pro_monthly",
         subscription_id=subscription["id"],
-    )  # fmt: skip
-    deliver(event("invoice.payment_failed", {
-        "object": "invoice", "id": "in_failed", "customer": subscription["customer"],
-    }))  # fmt: skip
+    )
+    deliver(
+        event(
+            "invoice.payment_failed",
+            {
+                "object": "invoice",
+                "id": "in_failed",
+                "customer": subscription["customer"],
+            },
+        )
+    )
 
 
 def payment_succeeds(fake: FakeStripe, subscription: dict[str, Any], deliver: Deliver) -> None:
     fake.subscription_put(
-        customer=subscription["customer"], status="active", price="price_pro_monthly",
+        customer=subscription["customer"],
+        status="active",
+        price="price_pro_monthly",
         subscription_id=subscription["id"],
-    )  # fmt: skip
-    deliver(event("invoice.paid", {
-        "object": "invoice", "id": "in_paid", "customer": subscription["customer"],
-    }))  # fmt: skip
+    )
+    deliver(
+        event(
+            "invoice.paid",
+            {
+                "object": "invoice",
+                "id": "in_paid",
+                "customer": subscription["customer"],
+            },
+        )
+    )
 
 
 def status_of(tenant: Tenant) -> str:
@@ -62,9 +83,15 @@ def status_of(tenant: Tenant) -> str:
 
 
 def test_payment_failure_grace_suspension_and_recovery(
-    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, owner_a: Client,
-    client_a: Client, deliver: Deliver, settings: Any, django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+    paying_a: dict[str, Any],
+    stripe_fake: FakeStripe,
+    tenant_a: Tenant,
+    owner_a: Client,
+    client_a: Client,
+    deliver: Deliver,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     settings.BILLING_GRACE_DAYS = 3
 
     # given a failed payment: past due, grace period, e-mail; the site still works
@@ -109,9 +136,11 @@ def test_payment_failure_grace_suspension_and_recovery(
     assert not account.is_suspended_by_billing
     assert account.subscription_status == "active"
     assert [m.subject for m in mail.outbox] == [
-        "Payment failed for Alpha Inc", "Alpha Inc is suspended",
-        "Payment received for Alpha Inc", "Alpha Inc is active again",
-    ]  # fmt: skip
+        "Payment failed for Alpha Inc",
+        "Alpha Inc is suspended",
+        "Payment received for Alpha Inc",
+        "Alpha Inc is active again",
+    ]
     assert client_a.get("/login/").status_code == 200
 
 
@@ -134,17 +163,22 @@ def test_grace_expiry_checks_stripe_first_so_a_late_event_costs_nothing(
     payment_fails(stripe_fake, paying_a, deliver)
     # paid, but the invoice.paid event has not arrived yet
     stripe_fake.subscription_put(
-        customer=paying_a["customer"], status="active", price="price_pro_monthly",
+        customer=paying_a["customer"],
+        status="active",
+        price="price_pro_monthly",
         subscription_id=paying_a["id"],
-    )  # fmt: skip
+    )
     assert billing_grace_expire(now=timezone.now() + timedelta(days=30)) == 0
     assert status_of(tenant_a) == Tenant.Status.ACTIVE
 
 
 def test_billing_never_resumes_a_tenant_an_operator_suspended(
-    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver,
+    paying_a: dict[str, Any],
+    stripe_fake: FakeStripe,
+    tenant_a: Tenant,
+    deliver: Deliver,
     django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+) -> None:
     payment_fails(stripe_fake, paying_a, deliver)
     tenant_suspend(tenant=tenant_a, reason="abuse report", actor="ops@platform.test")
     grace_ends_at = BillingAccount.objects.get(tenant=tenant_a).grace_ends_at
@@ -163,10 +197,12 @@ def test_billing_never_resumes_a_tenant_an_operator_suspended(
 
 def test_without_keys_grace_expiry_does_nothing(stripe_off: FakeStripe, tenant_a: Tenant) -> None:
     BillingAccount.objects.create(
-        tenant=tenant_a, plan=Plan.objects.get(code="free"), subscription_status="past_due",
+        tenant=tenant_a,
+        plan=Plan.objects.get(code="free"),
+        subscription_status="past_due",
         past_due_since=timezone.now() - timedelta(days=30),
         grace_ends_at=timezone.now() - timedelta(days=20),
-    )  # fmt: skip
+    )
     assert billing_grace_expire() == 0
     assert status_of(tenant_a) == Tenant.Status.ACTIVE
     assert stripe_off.api_calls() == []
@@ -174,16 +210,21 @@ def test_without_keys_grace_expiry_does_nothing(stripe_off: FakeStripe, tenant_a
 
 def subscription_ends(fake: FakeStripe, subscription: dict[str, Any], deliver: Deliver) -> None:
     ended = fake.subscription_put(
-        customer=subscription["customer"], status="canceled", price="price_pro_monthly",
+        customer=subscription["customer"],
+        status="canceled",
+        price="price_pro_monthly",
         subscription_id=subscription["id"],
-    )  # fmt: skip
+    )
     deliver(event("customer.subscription.deleted", ended))
 
 
 def test_subscription_that_ends_while_suspended_reopens_on_the_free_plan(
-    paying_a: dict[str, Any], stripe_fake: FakeStripe, tenant_a: Tenant, deliver: Deliver,
+    paying_a: dict[str, Any],
+    stripe_fake: FakeStripe,
+    tenant_a: Tenant,
+    deliver: Deliver,
     django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+) -> None:
     payment_fails(stripe_fake, paying_a, deliver)
     grace_ends_at = BillingAccount.objects.get(tenant=tenant_a).grace_ends_at
     assert grace_ends_at is not None
@@ -200,9 +241,10 @@ def test_subscription_that_ends_while_suspended_reopens_on_the_free_plan(
     assert not account.is_suspended_by_billing
     assert status_of(tenant_a) == Tenant.Status.ACTIVE
     assert [m.subject for m in mail.outbox] == [
-        "Payment failed for Alpha Inc", "Alpha Inc is suspended",
+        "Payment failed for Alpha Inc",
+        "Alpha Inc is suspended",
         "The subscription for Alpha Inc has ended",
-    ]  # fmt: skip
+    ]
     body = mail.outbox[-1].body
     assert "the workspace is on the Free plan now" in body
     assert "it is open again on the Free plan" in body
@@ -222,34 +264,42 @@ def test_subscription_canceled_in_good_standing_says_it_ended_once(
 
 @pytest.mark.parametrize("fault", ["stripe_refuses", "bug"])
 def test_one_failing_account_does_not_stop_suspensions_for_the_others(
-    stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant, tenant_b: Tenant, fault: str,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    fault: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # given two workspaces past their grace period; A's comes first
     now = timezone.now()
     for tenant, customer, ended in ((tenant_a, "cus_a", 2), (tenant_b, "cus_b", 1)):
         BillingAccount.objects.create(
-            tenant=tenant, plan=pro_plan, stripe_customer_id=customer,
-            subscription_status="past_due", past_due_since=now - timedelta(days=10),
+            tenant=tenant,
+            plan=pro_plan,
+            stripe_customer_id=customer,
+            subscription_status="past_due",
+            past_due_since=now - timedelta(days=10),
             grace_ends_at=now - timedelta(days=ended),
-        )  # fmt: skip
+        )
         stripe_fake.subscription_put(
             customer=customer, status="past_due", price="price_pro_monthly"
         )
     if fault == "stripe_refuses":  # e.g. A's customer was deleted in Stripe
         stripe_fake.fail_next("GET", "/v1/subscriptions", status=404, message="No such customer")
     else:
-        real = services.gateway.subscriptions_for_customer
+        real = gateway.subscriptions_for_customer
 
         def broken(*, customer_id: str) -> list[dict[str, Any]]:
             if customer_id == "cus_a":
                 raise RuntimeError("unexpected")
             return real(customer_id=customer_id)
 
-        monkeypatch.setattr(services.gateway, "subscriptions_for_customer", broken)
+        monkeypatch.setattr(gateway, "subscriptions_for_customer", broken)
 
     # when the grace check runs
-    with caplog.at_level(logging.WARNING, logger="shared_apps.billing.services"):
+    with caplog.at_level(logging.WARNING, logger="shared_apps.billing.dunning"):
         assert billing_grace_expire(now=now) == 1
 
     # then B is suspended; A stays as it was, logged with its id, for the next run
@@ -260,3 +310,21 @@ def test_one_failing_account_does_not_stop_suspensions_for_the_others(
     assert failed.tenant_id == str(tenant_a.id)  # type: ignore[attr-defined]
     [summary] = [r for r in caplog.records if r.getMessage() == "grace check incomplete"]
     assert (summary.due, summary.failed, summary.suspended) == (2, 1, 1)  # type: ignore[attr-defined]
+
+
+def test_transitions_name_every_standing_and_change() -> None:
+    assert set(dunning.TRANSITIONS) == set(product(dunning.Standing, dunning.Change))
+
+
+@pytest.mark.parametrize("step", list(dunning.Step))
+def test_every_step_has_its_email(step: dunning.Step) -> None:
+    account = BillingAccount(
+        tenant=Tenant(name="Alpha Inc", subdomain="alpha"),
+        plan=Plan(name="Free"),
+        grace_ends_at=timezone.now(),
+    )
+    mail_render(
+        to=["owner@alpha.test"],
+        template=f"billing/mail/{step.value}",
+        context=notifications._context(account),
+    )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.errors import AppError
 from shared_apps.accounts.models import User
 from shared_apps.billing.models import BillingAccount, Plan
+from shared_apps.tenants.addresses import LinkOrigin
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tenant_apps.members.models import Invitation
@@ -149,9 +150,13 @@ def at_limit(
             ).count()
         )
     plan = Plan.objects.create(
-        code="race", name="Race", stripe_price_id="price_race", price_minor=100,
-        max_projects=projects + 1, max_seats=seats + 1,
-    )  # fmt: skip
+        code="race",
+        name="Race",
+        stripe_price_id="price_race",
+        price_minor=100,
+        max_projects=projects + 1,
+        max_seats=seats + 1,
+    )
     BillingAccount.objects.create(tenant=tenant, plan=plan, subscription_status="active")
     try:
         yield tenant, owner
@@ -229,10 +234,12 @@ def test_two_concurrent_invitations_for_the_last_seat_one_is_refused(
     outcomes = race(
         tenant,
         lambda n: invitation_send(
-            actor=owner, email=f"guest{n}@race.test", role="member",
-            base_url="http://alpha.localhost/",
+            actor=owner,
+            email=f"guest{n}@race.test",
+            role="member",
+            origin=LinkOrigin("http"),
         ),
-    )  # fmt: skip
+    )
 
     assert outcomes == ["created", "plan_limit_reached"]
     with tenant_context(tenant):

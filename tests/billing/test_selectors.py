@@ -12,18 +12,27 @@ from shared_apps.tenants.models import Tenant
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        ("active", "sub_1"), ("trialing", "sub_1"), ("past_due", "sub_1"), ("unpaid", "sub_1"),
-        ("paused", "sub_1"), ("canceled", None), ("incomplete_expired", None),
-        ("incomplete", None), ("", None),
+        ("active", "sub_1"),
+        ("trialing", "sub_1"),
+        ("past_due", "sub_1"),
+        ("unpaid", "sub_1"),
+        ("paused", "sub_1"),
+        ("canceled", None),
+        ("incomplete_expired", None),
+        ("incomplete", None),
+        ("", None),
     ],
-)  # fmt: skip
+)
 def test_live_subscription_is_named_until_it_ends(
     tenant_a: Tenant, status: str, expected: str | None
 ) -> None:
     BillingAccount.objects.create(
-        tenant=tenant_a, plan=Plan.objects.get(code="free"), stripe_customer_id="cus_1",
-        stripe_subscription_id="sub_1", subscription_status=status,
-    )  # fmt: skip
+        tenant=tenant_a,
+        plan=Plan.objects.get(code="free"),
+        stripe_customer_id="cus_1",
+        stripe_subscription_id="sub_1",
+        subscription_status=status,
+    )
     assert billing_live_subscription(tenant_a.id) == expected
 
 
@@ -31,7 +40,9 @@ def test_workspace_without_billing_account_has_no_live_subscription(
     tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
     BillingAccount.objects.create(
-        tenant=tenant_a, plan=Plan.objects.get(code="free"), stripe_subscription_id="sub_a",
+        tenant=tenant_a,
+        plan=Plan.objects.get(code="free"),
+        stripe_subscription_id="sub_a",
         subscription_status="active",
-    )  # fmt: skip
+    )
     assert billing_live_subscription(tenant_b.id) is None

@@ -1,6 +1,6 @@
 """A paid plan chosen at signup: the owner lands signed in on the new workspace, then pays.
 
-Signups here run inside the test transaction (like shared_apps/tenants/tests/test_signup.py),
+Signups here run inside the test transaction (like shared_apps/signup/tests/test_signup.py),
 so the workspaces they create are rolled back with it.
 """
 
@@ -221,9 +221,10 @@ def test_without_keys_the_plan_is_ignored_and_nothing_calls_stripe(
     assert landed["Location"] == "/"
 
     api = root.post(
-        "/api/v1/signup", {**SIGNUP, "subdomain": "acme-api", "plan": "gold"},
+        "/api/v1/signup",
+        {**SIGNUP, "subdomain": "acme-api", "plan": "gold"},
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert api.status_code == 201
     assert api.json()["next_url"] == "http://acme-api.localhost:8000/"
 

@@ -14,8 +14,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from shared_apps.billing import services
 from shared_apps.billing import stripe_gateway as gateway
+from shared_apps.billing import webhooks
 from shared_apps.billing.errors import StripeRequestError, StripeUnavailableError
 from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Tenant
@@ -48,9 +48,13 @@ def subscription_calls(fake: FakeStripe) -> int:
     ids=["missing", "garbage", "other-body", "other-secret"],
 )
 def test_bad_or_missing_signature_is_400_and_changes_nothing(
-    public_client: Client, stripe_fake: FakeStripe, tenant_a: Tenant, header: str | None,
-    eager_tasks: None, django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+    public_client: Client,
+    stripe_fake: FakeStripe,
+    tenant_a: Tenant,
+    header: str | None,
+    eager_tasks: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     invoice = {
         "object": "invoice",
         "customer": "cus_1",
@@ -79,9 +83,12 @@ def test_webhook_answers_only_on_the_root_host(
 
 
 def test_checkout_completed_puts_the_workspace_on_the_paid_plan(
-    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    owner_a: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
     deliver: Deliver,
-) -> None:  # fmt: skip
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
 
     deliver(event("checkout.session.completed", session))
@@ -98,19 +105,29 @@ def test_checkout_completed_puts_the_workspace_on_the_paid_plan(
 
 
 def test_same_event_delivered_five_times_has_one_effect(
-    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    owner_a: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
     deliver: Deliver,
-) -> None:  # fmt: skip
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
     deliver(event("checkout.session.completed", session))
     subscription = stripe_fake.subscription_put(
-        customer=session["customer"], status="past_due", price="price_pro_monthly",
+        customer=session["customer"],
+        status="past_due",
+        price="price_pro_monthly",
         subscription_id=session["subscription"],
-    )  # fmt: skip
-    failed = event("invoice.payment_failed", {
-        "object": "invoice", "id": "in_1", "customer": session["customer"],
-        "parent": {"subscription_details": {"subscription": subscription["id"]}},
-    })  # fmt: skip
+    )
+    failed = event(
+        "invoice.payment_failed",
+        {
+            "object": "invoice",
+            "id": "in_1",
+            "customer": session["customer"],
+            "parent": {"subscription_details": {"subscription": subscription["id"]}},
+        },
+    )
     mail.outbox.clear()
     calls_before = subscription_calls(stripe_fake)
 
@@ -127,17 +144,24 @@ def test_same_event_delivered_five_times_has_one_effect(
 
 @pytest.mark.parametrize("order", ["created_first", "updated_first"])
 def test_out_of_order_events_converge_on_stripes_latest_state(
-    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
-    deliver: Deliver, order: str,
-) -> None:  # fmt: skip
+    owner_a: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
+    deliver: Deliver,
+    order: str,
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
     sub_id = session["subscription"]
     created = event("customer.subscription.created", stripe_fake.subscriptions[sub_id])
     # later, the customer cancelled in the portal: Stripe now holds the canceled subscription
     canceled = stripe_fake.subscription_put(
-        customer=session["customer"], status="canceled", price="price_pro_monthly",
-        subscription_id=sub_id, tenant_id=str(tenant_a.id),
-    )  # fmt: skip
+        customer=session["customer"],
+        status="canceled",
+        price="price_pro_monthly",
+        subscription_id=sub_id,
+        tenant_id=str(tenant_a.id),
+    )
     deleted = event("customer.subscription.deleted", canceled)
 
     events = [created, deleted] if order == "created_first" else [deleted, created]
@@ -151,18 +175,26 @@ def test_out_of_order_events_converge_on_stripes_latest_state(
 
 
 def test_a_newer_subscription_wins_over_an_old_canceled_one(
-    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
+    owner_a: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
     deliver: Deliver,
-) -> None:  # fmt: skip
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
     old = stripe_fake.subscription_put(
-        customer=session["customer"], status="canceled", price="price_pro_monthly",
-        subscription_id=session["subscription"], created=1_700_000_000,
-    )  # fmt: skip
+        customer=session["customer"],
+        status="canceled",
+        price="price_pro_monthly",
+        subscription_id=session["subscription"],
+        created=1_700_000_000,
+    )
     new = stripe_fake.subscription_put(
-        customer=session["customer"], status="active", price="price_pro_monthly",
+        customer=session["customer"],
+        status="active",
+        price="price_pro_monthly",
         tenant_id=str(tenant_a.id),
-    )  # fmt: skip
+    )
 
     deliver(event("customer.subscription.created", new))
     deliver(event("customer.subscription.deleted", old))  # the late one
@@ -172,10 +204,15 @@ def test_a_newer_subscription_wins_over_an_old_canceled_one(
 
 
 def test_failed_processing_is_recorded_and_a_redelivery_processes_it(
-    owner_a: Client, public_client: Client, stripe_fake: FakeStripe, pro_plan: Plan,
-    tenant_a: Tenant, deliver: Deliver, monkeypatch: pytest.MonkeyPatch,
+    owner_a: Client,
+    public_client: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
+    deliver: Deliver,
+    monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
     completed = event("checkout.session.completed", session)
     with django_capture_on_commit_callbacks(execute=False):
@@ -186,7 +223,7 @@ def test_failed_processing_is_recorded_and_a_redelivery_processes_it(
 
     monkeypatch.setattr(gateway, "subscriptions_for_customer", down)
     with pytest.raises(StripeUnavailableError):
-        services.stripe_event_process(event_id=completed["id"])
+        webhooks.stripe_event_process(event_id=completed["id"])
     stored = StripeEvent.objects.get(event_id=completed["id"])
     assert (stored.processed_at, stored.attempts) == (None, 1)
     assert stored.last_error == "StripeUnavailableError: connection reset"
@@ -218,49 +255,68 @@ def test_webhook_without_keys_is_refused(public_client: Client, stripe_off: Fake
 
 
 def test_events_left_unprocessed_are_queued_again(
-    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
-    public_client: Client, eager_tasks: None, django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+    owner_a: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
+    public_client: Client,
+    eager_tasks: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
     completed = event("checkout.session.completed", session)
     with django_capture_on_commit_callbacks(execute=False):  # the queued message was lost
         post_event(public_client, completed)
-    assert services.stripe_events_retry(older_than=timedelta(minutes=30)) == 0  # too recent
+    assert webhooks.stripe_events_retry(older_than=timedelta(minutes=30)) == 0  # too recent
 
     StripeEvent.objects.update(received_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.stripe_events_retry(older_than=timedelta(minutes=30)) == 1
+        assert webhooks.stripe_events_retry(older_than=timedelta(minutes=30)) == 1
 
     assert StripeEvent.objects.get().processed_at is not None
     assert BillingAccount.objects.get(tenant=tenant_a).plan == pro_plan
-    assert services.stripe_events_retry(older_than=timedelta(0)) == 0
+    assert webhooks.stripe_events_retry(older_than=timedelta(0)) == 0
 
 
 def test_events_for_an_archived_workspace_without_schema_complete_without_email(
-    stripe_fake: FakeStripe, pro_plan: Plan, deliver: Deliver,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    deliver: Deliver,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     # given an archived workspace whose schema is gone, still known to Stripe
     tenant_id = uuid.uuid4()
     with public_context():
         archived = Tenant.objects.create(
-            id=tenant_id, name="Gone", subdomain="gone", schema_name=f"t_{tenant_id.hex}",
+            id=tenant_id,
+            name="Gone",
+            subdomain="gone",
+            schema_name=f"t_{tenant_id.hex}",
             status=Tenant.Status.ARCHIVED,
-        )  # fmt: skip
+        )
     BillingAccount.objects.create(
-        tenant=archived, plan=pro_plan, stripe_customer_id="cus_gone",
+        tenant=archived,
+        plan=pro_plan,
+        stripe_customer_id="cus_gone",
         subscription_status="active",
-    )  # fmt: skip
+    )
     subscription = stripe_fake.subscription_put(
         customer="cus_gone", status="past_due", price="price_pro_monthly"
     )
 
-    with caplog.at_level(logging.WARNING, logger="shared_apps.billing.services"):
+    with caplog.at_level(logging.WARNING, logger="shared_apps.billing.notifications"):
         deliver(event("invoice.payment_failed", {"object": "invoice", "customer": "cus_gone"}))
-        deliver(event("customer.subscription.deleted", stripe_fake.subscription_put(
-            customer="cus_gone", status="canceled", price="price_pro_monthly",
-            subscription_id=subscription["id"],
-        )))  # fmt: skip
+        deliver(
+            event(
+                "customer.subscription.deleted",
+                stripe_fake.subscription_put(
+                    customer="cus_gone",
+                    status="canceled",
+                    price="price_pro_monthly",
+                    subscription_id=subscription["id"],
+                ),
+            )
+        )
 
     assert StripeEvent.objects.filter(processed_at__isnull=True).count() == 0
     account = BillingAccount.objects.get(tenant=archived)
@@ -286,47 +342,52 @@ def test_events_retry_puts_failing_events_last_and_gives_up_on_them(
     # given an old event that has failed too often, an older one that failed a few times,
     # and a newer one whose message was lost
     abandoned = stored_event(
-        "customer.created", attempts=services.EVENT_MAX_ATTEMPTS, age=timedelta(days=3)
+        "customer.created", attempts=webhooks.EVENT_MAX_ATTEMPTS, age=timedelta(days=3)
     )
     failing = stored_event("customer.created", attempts=3, age=timedelta(days=2))
     lost = stored_event("customer.created", attempts=0, age=timedelta(hours=1))
 
     # when one batch has room for one event, the one with fewest attempts goes first
-    assert services.stripe_events_retry(limit=1) == 1
+    assert webhooks.stripe_events_retry(limit=1) == 1
     lost.refresh_from_db()
     failing.refresh_from_db()
     assert lost.processed_at is not None
     assert failing.processed_at is None
 
     # then the others, except the one that reached the cap
-    assert services.stripe_events_retry() == 1
+    assert webhooks.stripe_events_retry() == 1
     failing.refresh_from_db()
     abandoned.refresh_from_db()
     assert failing.processed_at is not None
-    assert (abandoned.processed_at, abandoned.attempts) == (None, services.EVENT_MAX_ATTEMPTS)
-    assert services.stripe_events_retry() == 0
+    assert (abandoned.processed_at, abandoned.attempts) == (None, webhooks.EVENT_MAX_ATTEMPTS)
+    assert webhooks.stripe_events_retry() == 0
 
 
 def test_the_failure_that_reaches_the_cap_is_logged_as_an_error(
-    owner_a: Client, stripe_fake: FakeStripe, pro_plan: Plan, tenant_a: Tenant,
-    public_client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    owner_a: Client,
+    stripe_fake: FakeStripe,
+    pro_plan: Plan,
+    tenant_a: Tenant,
+    public_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
     django_capture_on_commit_callbacks: Any,
-) -> None:  # fmt: skip
+) -> None:
     session = subscribed(stripe_fake, owner_a, tenant_a)
     completed = event("checkout.session.completed", session)
     with django_capture_on_commit_callbacks(execute=False):
         post_event(public_client, completed)
-    StripeEvent.objects.update(attempts=services.EVENT_MAX_ATTEMPTS - 1)
+    StripeEvent.objects.update(attempts=webhooks.EVENT_MAX_ATTEMPTS - 1)
 
     def refused(**kwargs: Any) -> Any:
         raise StripeRequestError("No such customer", request_id="req_1")
 
     monkeypatch.setattr(gateway, "subscriptions_for_customer", refused)
     with (
-        caplog.at_level(logging.WARNING, logger="shared_apps.billing.services"),
+        caplog.at_level(logging.WARNING, logger="shared_apps.billing.webhooks"),
         pytest.raises(StripeRequestError),
     ):
-        services.stripe_event_process(event_id=completed["id"])
+        webhooks.stripe_event_process(event_id=completed["id"])
 
     [record] = [r for r in caplog.records if r.getMessage() == "stripe event abandoned"]
     assert record.levelno == logging.ERROR

@@ -35,14 +35,18 @@ def billing_committed(
 
 
 def test_webhook_is_processed_once_by_the_real_worker(
-    celery_worker_log: Path, billing_committed: tuple[Tenant, Plan], stripe_fake: FakeStripe,
+    celery_worker_log: Path,
+    billing_committed: tuple[Tenant, Plan],
+    stripe_fake: FakeStripe,
     django_db_blocker: Any,
-) -> None:  # fmt: skip
+) -> None:
     tenant, plan = billing_committed
     subscription = stripe_fake.subscription_put(
-        customer="cus_worker", status="active", price=plan.stripe_price_id,
+        customer="cus_worker",
+        status="active",
+        price=plan.stripe_price_id,
         tenant_id=str(tenant.id),
-    )  # fmt: skip
+    )
     created = event("customer.subscription.created", subscription)
     body = json.dumps(created)
     root = Client(HTTP_HOST="localhost")
@@ -50,9 +54,11 @@ def test_webhook_is_processed_once_by_the_real_worker(
     def post() -> Any:
         with django_db_blocker.unblock():
             return root.post(
-                WEBHOOK, data=body, content_type="application/json",
+                WEBHOOK,
+                data=body,
+                content_type="application/json",
                 HTTP_STRIPE_SIGNATURE=signature(body),
-            )  # fmt: skip
+            )
 
     assert post().status_code == 200
 

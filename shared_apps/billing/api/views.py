@@ -4,7 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.views import PublicApi
-from shared_apps.billing.services import stripe_event_receive
+from shared_apps.billing.webhooks import stripe_event_receive
 
 
 class StripeWebhookApi(PublicApi):
