@@ -29,7 +29,7 @@ class BillingRequestFailedError(AppError):
     code, status, title = "billing_request_failed", 502, "Stripe refused the billing request"
 
 
-class WebhookSignatureInvalidError(AppError):
+class SignatureInvalidError(AppError):
     code, status, title = "signature_invalid", 400, "Webhook signature is not valid"
 
 

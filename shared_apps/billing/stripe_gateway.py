@@ -19,9 +19,9 @@ from django.conf import settings
 
 from shared_apps.billing.errors import (
     BillingNotConfiguredError,
+    SignatureInvalidError,
     StripeRequestError,
     StripeUnavailableError,
-    WebhookSignatureInvalidError,
 )
 
 # Stripe's own retries (with its idempotency keys) cover short network blips.
@@ -136,13 +136,13 @@ def event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Check a webhook body against its Stripe-Signature header and return the event.
 
     Raises:
-        WebhookSignatureInvalidError: missing, stale or wrong signature, or not JSON.
+        SignatureInvalidError: missing, stale or wrong signature, or not JSON.
     """
     try:
         stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
         event: dict[str, Any] = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError, TypeError):
-        raise WebhookSignatureInvalidError("The Stripe signature is missing or wrong.") from None
+        raise SignatureInvalidError("The Stripe signature is missing or wrong.") from None
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
-        raise WebhookSignatureInvalidError("The body is not a Stripe event.")
+        raise SignatureInvalidError("The body is not a Stripe event.")
     return event

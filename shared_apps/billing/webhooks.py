@@ -51,7 +51,7 @@ def stripe_event_receive(*, payload: bytes, signature: str | None) -> StripeEven
     """Verify and store a webhook delivery; queue its processing unless already processed.
 
     Raises:
-        BillingNotConfiguredError, WebhookSignatureInvalidError (nothing is stored).
+        BillingNotConfiguredError, SignatureInvalidError (nothing is stored).
     """
     if not gateway.billing_enabled():
         raise BillingNotConfiguredError("Billing is not configured.")
