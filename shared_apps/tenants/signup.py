@@ -12,7 +12,7 @@ from django.db import transaction
 
 from shared_apps.accounts.handoff import handoff_issue
 from shared_apps.billing.selectors import checkout_path, plan_for_signup
-from shared_apps.tenants.services import TenantCreated, tenant_create
+from shared_apps.fleet.creation import TenantCreated, tenant_create
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,3 @@ def tenants_fan_out_task(*, task_name: str, kwargs: dict[str, Any] | None = None
         count += 1
     logger.info("fanned out", extra={"task": task_name, "tenants": count})
     return count
-
-
-@app.task(base=PlatformTask, name="tenants.pool_refill")
-def tenants_pool_refill_task() -> int:
-    """Top the pool of ready tenant schemas back up after signups took from it."""
-    from shared_apps.tenants.provisioning import pool_fill
-
-    return pool_fill()
