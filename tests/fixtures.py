@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from shared_apps.fleet.creation import tenant_create
+from shared_apps.fleet.provisioning import template_refresh
 from shared_apps.tenants.models import Tenant
-from shared_apps.tenants.provisioning import template_refresh
-from shared_apps.tenants.services import tenant_create
 from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
 from tenancy.host_routes import ROUTES

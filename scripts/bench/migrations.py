@@ -104,7 +104,7 @@ def run_python(code: str, version: int, **extra: str) -> str:
 FILL = """
 import os, django
 django.setup()
-from shared_apps.tenants.services import tenant_create
+from shared_apps.fleet.creation import tenant_create
 for n in range(int(os.environ.get("BENCH_FROM", "0")), int(os.environ["BENCH_TENANTS"])):
     tenant_create(name=f"Fleet {n}", subdomain=f"fleet{n}", owner_email=f"o@f{n}.test",
                   owner_password="fleet-password-123")

@@ -106,7 +106,7 @@ def prepare() -> None:
 FILL = """
 import os, django
 django.setup()
-from shared_apps.tenants.services import tenant_create
+from shared_apps.fleet.creation import tenant_create
 for n in range(int(os.environ["BENCH_TENANTS"])):
     tenant_create(name=f"Filler {n}", subdomain=f"filler{n}", owner_email=f"o@f{n}.test",
                   owner_password="filler-password-123")
@@ -115,7 +115,7 @@ for n in range(int(os.environ["BENCH_TENANTS"])):
 POOL_FILL = """
 import os, django
 django.setup()
-from shared_apps.tenants.provisioning import pool_fill
+from shared_apps.fleet.provisioning import pool_fill
 pool_fill(size=int(os.environ["POOL_SIZE"]))
 """
 
@@ -124,7 +124,7 @@ import json, os, time, uuid, django
 django.setup()
 from django.db import transaction
 from shared_apps.tenants.models import Tenant
-from shared_apps.tenants.provisioning import TEMPLATE, pool_claim, pool_fill, schema_provision
+from shared_apps.fleet.provisioning import TEMPLATE, pool_claim, pool_fill, schema_provision
 from tenancy import TenantRef, public_context, schemas
 mode, count = os.environ["STEP_MODE"], int(os.environ["STEP_COUNT"])
 if mode == "pool":

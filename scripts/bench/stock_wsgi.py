@@ -12,6 +12,6 @@ from shared_apps.tenants import provisioning, services
 
 provisioning.TEMPLATE.sql = lambda: None  # type: ignore[method-assign]
 services.pool_claim = lambda: None  # no pool either
-logging.getLogger("shared_apps.tenants.provisioning").setLevel(logging.ERROR)
+logging.getLogger("shared_apps.fleet.provisioning").setLevel(logging.ERROR)
 
 __all__ = ["application"]

@@ -6,14 +6,15 @@ and queued messages refer to, so they stay as documented.
 
 from __future__ import annotations
 
-from config.celery import app
+from celery import shared_task
+
 from shared_apps.billing.dunning import billing_grace_expire
 from shared_apps.billing.errors import StripeUnavailableError
 from shared_apps.billing.webhooks import stripe_event_process, stripe_events_retry
 from tenancy.tasks import PlatformTask
 
 
-@app.task(
+@shared_task(
     base=PlatformTask,
     name="billing.event_process",
     acks_late=True,
@@ -27,13 +28,13 @@ def stripe_event_process_task(*, event_id: str) -> bool:
     return stripe_event_process(event_id=event_id)
 
 
-@app.task(base=PlatformTask, name="billing.grace_expire")
+@shared_task(base=PlatformTask, name="billing.grace_expire")
 def billing_grace_expire_task() -> int:
     """Suspend workspaces whose grace period after a failed payment has run out."""
     return billing_grace_expire()
 
 
-@app.task(base=PlatformTask, name="billing.events_retry")
+@shared_task(base=PlatformTask, name="billing.events_retry")
 def stripe_events_retry_task() -> int:
     """Queue again the Stripe events whose processing has not succeeded yet."""
     return stripe_events_retry()

@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 
 from shared_apps.accounts.handoff import handoff_issue
 from shared_apps.billing.selectors import checkout_path, plan_for_signup
+from shared_apps.fleet.creation import TenantCreated, tenant_create
 from shared_apps.mail.services import mail_send
 from shared_apps.tenants.addresses import LinkOrigin, workspace_url
-from shared_apps.tenants.services import TenantCreated, tenant_create
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,3 @@ class TenantStateError(AppError):
 
 class TenantNameInvalidError(AppError):
     code, status, title = "name_invalid", 400, "Name is not valid"
-
-
-class ArchiveMissingError(AppError):
-    code, status, title = "archive_missing", 409, "No archive to restore"
-
-
-class ArchiveCorruptError(AppError):
-    code, status, title = "archive_corrupt", 409, "Archive does not match its checksum"
-
-
-class ExportTargetExistsError(AppError):
-    code, status, title = "export_target_exists", 409, "Export file exists"
-
-
-class FleetOperationError(AppError):
-    """A database or storage step of a fleet command failed (the detail says which)."""
-
-    code, status, title = "operation_failed", 500, "Operation failed"

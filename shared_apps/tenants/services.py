@@ -1,147 +1,41 @@
-"""Tenant lifecycle: everything that creates or changes a tenant goes through here."""
+"""Tenant state changes: suspending a tenant and serving it again.
+
+Creating, archiving, restoring and deleting tenants are fleet operations
+(`shared_apps.fleet`).
+"""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass
 
-from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
-
-from shared_apps.accounts.models import User
-from shared_apps.accounts.rules import email_clean, password_check
-from shared_apps.audit.services import audit_record, audited
-from shared_apps.tenants.addresses import workspace_host
-from shared_apps.tenants.errors import (
-    SubdomainTakenError,
-    TenantNameInvalidError,
-    TenantStateError,
-)
-from shared_apps.tenants.migrator import tenant_migration_record_current
-from shared_apps.tenants.models import Domain, Tenant
-from shared_apps.tenants.provisioning import ProvisioningPath, pool_claim, schema_provision
-from shared_apps.tenants.subdomains import subdomain_clean
-from tenancy import TenantRef, public_context, schemas, tenant_context
+from shared_apps.audit.services import AuditEntry, audited
+from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.selectors import tenant_get
+from tenancy import public_context
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TenantCreated:
-    tenant: Tenant
-    domain: Domain
-    owner: User
-    provisioning: ProvisioningPath
-
-
-def tenant_create(
-    *, name: str, subdomain: str, owner_email: str, owner_password: str, actor: str = "signup"
-) -> TenantCreated:
-    """Create a tenant with its domain, schema and owner, all or nothing (audited).
-
-    Raises:
-        SubdomainInvalidError, SubdomainReservedError, SubdomainTakenError,
-        EmailInvalidError, PasswordRejectedError, TenantNameInvalidError.
-    """
-    name = name.strip()
-    if not name or len(name) > 120:
-        raise TenantNameInvalidError("Give a name of 1 to 120 characters.", field="name")
-    subdomain = subdomain_clean(subdomain)
-    owner_email = email_clean(owner_email)
-    password_check(owner_password, user=User(email=owner_email))
-
-    with public_context():
-        return _tenant_create(name, subdomain, owner_email, owner_password, actor)
-
-
-def _pool_refill_later() -> None:
-    from shared_apps.tenants.tasks import tenants_pool_refill_task
-
-    try:
-        tenants_pool_refill_task.apply_async()
-    except Exception:  # the broker being down must not fail a signup that has committed
-        logger.warning("could not queue the schema pool refill", exc_info=True)
-
-
-def _tenant_row_create(*, name: str, subdomain: str, tenant_id: uuid.UUID) -> Tenant:
-    # Visible to others only once the whole signup has committed, so it is born active.
-    return Tenant.objects.create(
-        id=tenant_id,
-        name=name,
-        subdomain=subdomain,
-        schema_name=schemas.schema_name_for(tenant_id),
-        status=Tenant.Status.ACTIVE,
-    )
-
-
-def _domain_create(*, tenant: Tenant) -> Domain:
-    return Domain.objects.create(
-        domain=workspace_host(tenant.subdomain), tenant=tenant, is_primary=True
-    )
-
-
-def _owner_create(*, tenant: Tenant, email: str, password_hash: str) -> User:
-    with tenant_context(tenant):
-        return User.objects.create(
-            email=email, password=password_hash, is_staff=True, role=User.Role.OWNER
-        )
-
-
-def _tenant_create(
-    name: str, subdomain: str, owner_email: str, owner_password: str, actor: str
-) -> TenantCreated:
-    if Tenant.objects.filter(subdomain__lower=subdomain).exists():
-        raise SubdomainTakenError(
-            f"The subdomain '{subdomain}' is already taken.", field="subdomain"
-        )
-
-    # Hash before the transaction: Argon2 is deliberately slow; locks should not wait on it.
-    password_hash = make_password(owner_password)
-    try:
-        with transaction.atomic():
-            pooled_id = pool_claim()
-            tenant = _tenant_row_create(
-                name=name, subdomain=subdomain, tenant_id=pooled_id or uuid.uuid4()
-            )
-            domain = _domain_create(tenant=tenant)
-            path = schema_provision(tenant=TenantRef.of(tenant), pooled=pooled_id is not None)
-            tenant_migration_record_current(tenant)
-            owner = _owner_create(tenant=tenant, email=owner_email, password_hash=password_hash)
-            _audited("tenant.create", tenant, actor, provisioning=path, owner_email=owner_email)
-    except IntegrityError as error:
-        # Two signups raced for the name: the database's unique index decided.
-        if "subdomain" in str(error) or "domain" in str(error):
-            raise SubdomainTakenError(
-                f"The subdomain '{subdomain}' is already taken.", field="subdomain"
-            ) from None
-        raise
-    if path == ProvisioningPath.POOL:
-        transaction.on_commit(_pool_refill_later)
-    logger.info(
-        "tenant created",
-        extra={"tenant_id": str(tenant.id), "subdomain": subdomain, "provisioning": path},
-    )
-    return TenantCreated(tenant=tenant, domain=domain, owner=owner, provisioning=path)
-
-
-def _audited(action: str, tenant: Tenant, actor: str, **detail: object) -> None:
-    audit_record(
-        actor=actor, action=action, outcome="succeeded", tenant_id=tenant.id,
-        subdomain=tenant.subdomain, **detail,
-    )  # fmt: skip
-
-
-def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> Tenant:
+def tenant_suspend(
+    *, reason: str, actor: str, tenant: Tenant | None = None, subdomain: str = ""
+) -> Tenant:
     """Stop serving a tenant: its site shows a suspended page, its tasks are skipped.
 
-    Nothing is deleted. Suspending a suspended tenant changes nothing.
+    Nothing is deleted. Suspending a suspended tenant changes nothing. Name the tenant by
+    instance or, for operators, by subdomain.
 
     Raises:
+        TenantNotFoundError: no tenant has `subdomain`.
         TenantStateError: the tenant is archived.
     """
-    with audited("tenant.suspend", actor=actor, tenant=tenant, reason=reason), public_context():
-        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    with (
+        audited(
+            "tenant.suspend", actor=actor, tenant=tenant, subdomain=subdomain, reason=reason
+        ) as entry,
+        public_context(),
+    ):
+        tenant = _locked(entry, tenant, subdomain)
         if tenant.status == Tenant.Status.SUSPENDED:
             return tenant
         if tenant.status != Tenant.Status.ACTIVE:
@@ -154,14 +48,18 @@ def tenant_suspend(*, tenant: Tenant, reason: str, actor: str) -> Tenant:
     return tenant
 
 
-def tenant_resume(*, tenant: Tenant, actor: str) -> Tenant:
-    """Serve a suspended tenant again.
+def tenant_resume(*, actor: str, tenant: Tenant | None = None, subdomain: str = "") -> Tenant:
+    """Serve a suspended tenant again. Name it by instance or, for operators, by subdomain.
 
     Raises:
+        TenantNotFoundError: no tenant has `subdomain`.
         TenantStateError: the tenant is not suspended.
     """
-    with audited("tenant.resume", actor=actor, tenant=tenant), public_context():
-        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    with (
+        audited("tenant.resume", actor=actor, tenant=tenant, subdomain=subdomain) as entry,
+        public_context(),
+    ):
+        tenant = _locked(entry, tenant, subdomain)
         if tenant.status == Tenant.Status.ACTIVE:
             return tenant
         if tenant.status != Tenant.Status.SUSPENDED:
@@ -172,3 +70,12 @@ def tenant_resume(*, tenant: Tenant, actor: str) -> Tenant:
         tenant.save(update_fields=["status", "updated_at"])
     logger.info("tenant resumed", extra={"tenant_id": str(tenant.id)})
     return tenant
+
+
+def _locked(entry: AuditEntry, tenant: Tenant | None, subdomain: str) -> Tenant:
+    """The tenant's row, locked until the transaction ends; a name is looked up first (an
+    unknown one is a refusal recorded like the others)."""
+    if tenant is None:
+        tenant = tenant_get(subdomain=subdomain)
+        entry.tenant = tenant
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from config.celery import app
+from celery import current_app, shared_task
+
 from shared_apps.tenants.models import Tenant
 from tenancy.context import tenant_context
 from tenancy.tasks import PlatformTask
@@ -13,10 +14,10 @@ from tenancy.tasks import PlatformTask
 logger = logging.getLogger(__name__)
 
 
-@app.task(base=PlatformTask, name="tenants.fan_out")
+@shared_task(base=PlatformTask, name="tenants.fan_out")
 def tenants_fan_out_task(*, task_name: str, kwargs: dict[str, Any] | None = None) -> int:
     """Queue `task_name` once in every active tenant; return how many were queued."""
-    task = app.tasks[task_name]
+    task = current_app.tasks[task_name]
     count = 0
     for tenant in Tenant.objects.active().only("id", "schema_name", "subdomain", "name", "status"):
         with tenant_context(tenant):
@@ -24,11 +25,3 @@ def tenants_fan_out_task(*, task_name: str, kwargs: dict[str, Any] | None = None
         count += 1
     logger.info("fanned out", extra={"task": task_name, "tenants": count})
     return count
-
-
-@app.task(base=PlatformTask, name="tenants.pool_refill")
-def tenants_pool_refill_task() -> int:
-    """Top the pool of ready tenant schemas back up after signups took from it."""
-    from shared_apps.tenants.provisioning import pool_fill
-
-    return pool_fill()

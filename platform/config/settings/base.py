@@ -35,6 +35,7 @@ SHARED_APPS = [
     "django_tenants",
     "tenancy",
     "shared_apps.tenants",
+    "shared_apps.fleet",
     "shared_apps.accounts",
     "shared_apps.audit",
     "shared_apps.billing",

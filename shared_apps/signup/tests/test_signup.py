@@ -14,9 +14,9 @@ from django.test import Client, override_settings
 
 from core.api.throttling import SignupThrottle
 from shared_apps.accounts.handoff import handoff_issue
+from shared_apps.fleet.creation import tenant_create
 from shared_apps.tenants.errors import SubdomainTakenError
 from shared_apps.tenants.models import Tenant
-from shared_apps.tenants.services import tenant_create
 from tenancy import public_context
 from tests.factories import TEST_PASSWORD
 from tests.fixtures import follow_handoff, tenant_purge

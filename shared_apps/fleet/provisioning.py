@@ -15,6 +15,7 @@ import hashlib
 import logging
 import threading
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
+from shared_apps.audit.services import audited
 from shared_apps.tenants.models import PooledSchema, SchemaTemplate
 from tenancy import TenantRef, public_context, schemas, tenant_context
 from tenancy.context import template_context
@@ -186,6 +188,23 @@ def template_refresh() -> SchemaTemplate:
     pool_prune()
     logger.info("provisioning template refreshed", extra={"migration_state": state[:12]})
     return template
+
+
+@dataclass(frozen=True)
+class TemplateRebuilt:
+    template: SchemaTemplate
+    pool_schemas_made: int
+
+
+def template_rebuild(*, actor: str) -> TemplateRebuilt:
+    """Rebuild the provisioning template, then refill the pool for it (audited)."""
+    # Not atomic: the template is built in a schema of its own and the pool fills one
+    # schema per transaction.
+    with audited("tenants.template", actor=actor, atomic=False) as entry:
+        template = template_refresh()
+        pooled = pool_fill()
+        entry.detail.update(migration_state=template.migration_state, pool_schemas_made=pooled)
+    return TemplateRebuilt(template=template, pool_schemas_made=pooled)
 
 
 def _migrate(schema_name: str) -> None:

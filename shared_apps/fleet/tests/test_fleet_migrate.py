@@ -20,10 +20,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from shared_apps.audit.models import AuditRecord
-from shared_apps.tenants.migrator import RunLock, fleet_plan
+from shared_apps.fleet.creation import tenant_create
+from shared_apps.fleet.migrate.ledger import RunLock, fleet_plan
+from shared_apps.fleet.provisioning import TEMPLATE, tenant_migration_state
 from shared_apps.tenants.models import SchemaTemplate, Tenant, TenantMigration
-from shared_apps.tenants.provisioning import TEMPLATE, tenant_migration_state
-from shared_apps.tenants.services import tenant_create
 from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
 from tests.factories import TEST_PASSWORD
@@ -72,11 +72,13 @@ def fleet(committed: Any) -> Iterator[list[Tenant]]:
         saved = SchemaTemplate.objects.get(name="tenant")
     tenants = [
         tenant_create(
-            name=f"Fleet {subdomain}", subdomain=subdomain,
-            owner_email=f"owner@{subdomain}.test", owner_password=TEST_PASSWORD,
+            name=f"Fleet {subdomain}",
+            subdomain=subdomain,
+            owner_email=f"owner@{subdomain}.test",
+            owner_password=TEST_PASSWORD,
         ).tenant
         for subdomain in SUBDOMAINS
-    ]  # fmt: skip
+    ]
     yield tenants
     for subdomain in SUBDOMAINS:
         tenant_purge(subdomain)
@@ -91,9 +93,13 @@ def fleet(committed: Any) -> Iterator[list[Tenant]]:
 def migrate_cli(manage_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
     def run(module: str, *args: str) -> CliResult:
         return manage_cli(
-            "tenants", "migrate", "--tenant", *SUBDOMAINS, *args,
+            "tenants",
+            "migrate",
+            "--tenant",
+            *SUBDOMAINS,
+            *args,
             env={"FLEET_PROBE_MIGRATIONS": module},
-        )  # fmt: skip
+        )
 
     return run
 
@@ -226,10 +232,22 @@ def test_a_run_killed_midway_leaves_no_tenant_half_migrated_and_a_rerun_complete
         "FLEET_PROBE_MIGRATIONS": "migrations_slow",
     }
     run = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "tenants", "migrate", "--parallel", "2",
-         "--json", "--tenant", *SUBDOMAINS],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "tenants",
+            "migrate",
+            "--parallel",
+            "2",
+            "--json",
+            "--tenant",
+            *SUBDOMAINS,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert run.stdout is not None
     finished = 0
     for line in run.stdout:
@@ -252,9 +270,13 @@ def test_a_run_killed_midway_leaves_no_tenant_half_migrated_and_a_rerun_complete
     assert 2 <= len(migrated_before) < FLEET_SIZE
 
     rerun = manage_cli(
-        "tenants", "migrate", "--json", "--tenant", *SUBDOMAINS,
+        "tenants",
+        "migrate",
+        "--json",
+        "--tenant",
+        *SUBDOMAINS,
         env={"FLEET_PROBE_MIGRATIONS": "migrations_slow"},
-    )  # fmt: skip
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert _events(rerun.stdout, "start")[0]["pending"] == FLEET_SIZE - len(migrated_before)
     assert all(consistent(tenant) for tenant in fleet)
@@ -311,7 +333,8 @@ def test_tenants_that_fall_behind_during_a_run_are_migrated_by_the_same_run(
 
     from django.core.management.base import OutputWrapper
 
-    from shared_apps.tenants.fleet import MigrationReport, run_migrate
+    from shared_apps.fleet.migrate.report import MigrationReport
+    from shared_apps.fleet.migrate.run import fleet_migrate
 
     first, late, *_ = fleet
     with public_context():
@@ -327,7 +350,7 @@ def test_tenants_that_fall_behind_during_a_run_are_migrated_by_the_same_run(
                     TenantMigration.objects.filter(tenant=late).update(migration_state="older")
 
     report = LateSignup(OutputWrapper(io.StringIO()), json_lines=True)
-    summary = run_migrate(report, subdomains=SUBDOMAINS, parallel=1, dry_run=False, actor="test")
+    summary = fleet_migrate(report, subdomains=SUBDOMAINS, parallel=1, dry_run=False, actor="test")
     assert summary.pending == 2
     assert not summary.failed
     assert _record(late).migration_state == tenant_migration_state()
@@ -338,8 +361,8 @@ def test_people_get_a_progress_bar_with_an_eta_and_failures_on_their_own_line() 
 
     from django.core.management.base import OutputWrapper
 
-    from shared_apps.tenants.fleet import MigrationReport
-    from shared_apps.tenants.migrator import FleetPlan, TenantOutcome, TenantTarget
+    from shared_apps.fleet.migrate.ledger import FleetPlan, TenantOutcome, TenantTarget
+    from shared_apps.fleet.migrate.report import MigrationReport
 
     out = io.StringIO()
     report = MigrationReport(OutputWrapper(out), json_lines=False)

@@ -24,10 +24,12 @@ from django.test.utils import override_settings
 
 from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
-from shared_apps.tenants.lifecycle import tenant_archive, tenant_restore
+from shared_apps.fleet.archive import tenant_archive
+from shared_apps.fleet.creation import tenant_create
+from shared_apps.fleet.provisioning import TEMPLATE
+from shared_apps.fleet.restore import tenant_restore
 from shared_apps.tenants.models import Domain, Tenant, TenantArchive, TenantMigration
-from shared_apps.tenants.provisioning import TEMPLATE
-from shared_apps.tenants.services import tenant_create, tenant_suspend
+from shared_apps.tenants.services import tenant_suspend
 from tenancy import public_context, tenant_context
 from tenancy.schemas import schema_exists
 from tenant_apps.projects.models import Project
@@ -102,9 +104,11 @@ def lifecycle_tenant(
     """A committed tenant with projects, tasks and a file; removed with its files after."""
     settings.TENANT_ROUTE_RECHECK_SECONDS = 0  # no process but this one serves it
     tenant = tenant_create(
-        name="Lifecycle Ltd", subdomain=SUBDOMAIN, owner_email="owner@lifecycle.test",
+        name="Lifecycle Ltd",
+        subdomain=SUBDOMAIN,
+        owner_email="owner@lifecycle.test",
         owner_password=TEST_PASSWORD,
-    ).tenant  # fmt: skip
+    ).tenant
     with tenant_context(tenant):
         owner = User.objects.get(email="owner@lifecycle.test")
         project = project_create(actor=owner, name="Lifecycle launch", description="Ü ✓")
@@ -228,11 +232,16 @@ def test_delete_purges_schema_files_cache_and_rows_and_nothing_of_another_tenant
 def test_delete_with_local_files_removes_the_tenant_folder_only(
     lifecycle_tenant: Tenant, beta: Tenant, tmp_path: Path
 ) -> None:
-    from shared_apps.tenants.lifecycle import tenant_delete
+    from shared_apps.fleet.delete import tenant_delete
 
     local = {"default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"}}
-    with override_settings(MEDIA_ROOT=str(tmp_path), STORAGES={**local, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):  # fmt: skip
+    with override_settings(
+        MEDIA_ROOT=str(tmp_path),
+        STORAGES={
+            **local,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    ):
         for owner in (lifecycle_tenant, beta):
             with tenant_context(owner):
                 default_storage.save("notes/a.txt", ContentFile(owner.subdomain.encode()))
@@ -310,14 +319,14 @@ def test_a_suspended_tenants_api_answers_problem_json_and_its_site_a_page(
 def test_archive_interrupted_after_the_upload_changes_nothing(
     lifecycle_tenant: Tenant, monkeypatch: pytest.MonkeyPatch, s3_client: Any
 ) -> None:
-    from shared_apps.tenants import lifecycle
-    from shared_apps.tenants.errors import FleetOperationError
+    from shared_apps.fleet import archive
+    from shared_apps.fleet.errors import FleetOperationError
 
     def broken(schema_name: str) -> None:
         raise RuntimeError("the database went away")
 
     with monkeypatch.context() as patched:
-        patched.setattr(lifecycle.schemas, "schema_drop", broken)  # the very last step
+        patched.setattr(archive.schemas, "schema_drop", broken)  # the very last step
         with pytest.raises(FleetOperationError):
             tenant_archive(tenant=lifecycle_tenant, actor="test")
     assert schema_exists(lifecycle_tenant.schema_name)
@@ -359,14 +368,15 @@ def test_a_write_in_flight_when_archiving_starts_is_in_the_archive(
     tenant_restore(tenant=lifecycle_tenant, actor="test")
     with tenant_context(lifecycle_tenant):
         assert set(Project.objects.values_list("name", flat=True)) == {
-            "Lifecycle launch", "Written while archiving began",
-        }  # fmt: skip
+            "Lifecycle launch",
+            "Written while archiving began",
+        }
 
 
 def test_restore_puts_back_a_suspended_status_and_continues_after_an_interruption(
     lifecycle_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared_apps.tenants import lifecycle
+    from shared_apps.fleet import restore
 
     tenant_suspend(tenant=lifecycle_tenant, reason="unpaid", actor="test")
     tenant_archive(tenant=lifecycle_tenant, actor="test")
@@ -375,7 +385,7 @@ def test_restore_puts_back_a_suspended_status_and_continues_after_an_interruptio
         raise KeyboardInterrupt  # the operator pressed Ctrl-C after the schema came back
 
     with monkeypatch.context() as patched:
-        patched.setattr(lifecycle, "tenant_migration_mark_pending", interrupted)
+        patched.setattr(restore, "tenant_migration_mark_pending", interrupted)
         with pytest.raises(KeyboardInterrupt):
             tenant_restore(tenant=lifecycle_tenant, actor="test")
     assert schema_exists(lifecycle_tenant.schema_name)
@@ -391,7 +401,7 @@ def test_restore_puts_back_a_suspended_status_and_continues_after_an_interruptio
 def test_restore_refuses_an_archive_that_does_not_match_its_checksum(
     lifecycle_tenant: Tenant,
 ) -> None:
-    from shared_apps.tenants.errors import ArchiveCorruptError
+    from shared_apps.fleet.errors import ArchiveCorruptError
 
     archived = tenant_archive(tenant=lifecycle_tenant, actor="test")
     with tenant_context(lifecycle_tenant):

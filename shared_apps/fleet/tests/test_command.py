@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
-from shared_apps.tenants import services
+from shared_apps.fleet import creation
 from shared_apps.tenants.models import Domain, Tenant
 from tenancy import public_context, tenant_context
 from tenancy.schemas import schema_exists
@@ -210,7 +210,7 @@ def test_failure_at_any_step_leaves_no_tenant_domain_or_schema(
     db: None, monkeypatch: pytest.MonkeyPatch, failing_step: str
 ) -> None:
     # given: the step runs, then fails (its own writes happened)
-    real_step = getattr(services, failing_step)
+    real_step = getattr(creation, failing_step)
     created_schemas: list[str] = []
 
     def step_then_fail(**kwargs: Any) -> None:
@@ -221,11 +221,11 @@ def test_failure_at_any_step_leaves_no_tenant_domain_or_schema(
             )
         raise RuntimeError(f"{failing_step} failed")
 
-    monkeypatch.setattr(services, failing_step, step_then_fail)
+    monkeypatch.setattr(creation, failing_step, step_then_fail)
 
     # when
     with pytest.raises(RuntimeError, match=failing_step):
-        services.tenant_create(
+        creation.tenant_create(
             name="Doomed",
             subdomain="doomed",
             owner_email="o@doomed.test",
@@ -291,14 +291,25 @@ def test_create_and_template_are_audited_with_the_operator(
 
     stdin(TEST_PASSWORD + "\n")
     run_tenants(
-        "create", "--subdomain", "audited", "--name", "Audited", "--owner-email",
-        "owner@audited.test", "--password-stdin",
-    )  # fmt: skip
+        "create",
+        "--subdomain",
+        "audited",
+        "--name",
+        "Audited",
+        "--owner-email",
+        "owner@audited.test",
+        "--password-stdin",
+    )
     with pytest.raises(CommandError):
         run_tenants(
-            "create", "--subdomain", "audited", "--name", "Again", "--owner-email",
+            "create",
+            "--subdomain",
+            "audited",
+            "--name",
+            "Again",
+            "--owner-email",
             "other@audited.test",
-        )  # fmt: skip
+        )
     with public_context():
         records = list(
             AuditRecord.objects.filter(action="tenant.create", subdomain="audited").order_by("id")

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from django.db import connection
 
-from shared_apps.tenants import provisioning
-from shared_apps.tenants.provisioning import TEMPLATE, ProvisioningPath, schema_provision
+from shared_apps.fleet import provisioning
+from shared_apps.fleet.provisioning import TEMPLATE, ProvisioningPath, schema_provision
 from tenancy import TenantRef, public_context, tenant_context
 from tenancy.schemas import schema_name_for
 
@@ -102,9 +102,9 @@ def test_stale_template_falls_back_to_migrations_with_a_warning(
 
 
 def test_failed_signup_returns_its_pooled_schema(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared_apps.tenants import services
+    from shared_apps.fleet import creation
+    from shared_apps.fleet.provisioning import pool_fill
     from shared_apps.tenants.models import PooledSchema, Tenant
-    from shared_apps.tenants.provisioning import pool_fill
     from tests.factories import TEST_PASSWORD
 
     assert pool_fill(size=1) == 1
@@ -114,12 +114,14 @@ def test_failed_signup_returns_its_pooled_schema(db: None, monkeypatch: pytest.M
     def fail(**kwargs: object) -> None:
         raise RuntimeError("owner step failed")
 
-    monkeypatch.setattr(services, "_owner_create", fail)
+    monkeypatch.setattr(creation, "_owner_create", fail)
     with pytest.raises(RuntimeError):
-        services.tenant_create(
-            name="Pooled", subdomain="pooled", owner_email="o@pooled.test",
+        creation.tenant_create(
+            name="Pooled",
+            subdomain="pooled",
+            owner_email="o@pooled.test",
             owner_password=TEST_PASSWORD,
-        )  # fmt: skip
+        )
     with public_context():
         assert list(PooledSchema.objects.values_list("id", flat=True)) == [pooled_id]
         assert not Tenant.objects.filter(subdomain="pooled").exists()
@@ -127,19 +129,21 @@ def test_failed_signup_returns_its_pooled_schema(db: None, monkeypatch: pytest.M
 
 def test_signup_claims_a_pooled_schema(db: None) -> None:
     from shared_apps.accounts.models import User
-    from shared_apps.tenants import services
+    from shared_apps.fleet import creation
+    from shared_apps.fleet.provisioning import pool_fill
     from shared_apps.tenants.models import PooledSchema
-    from shared_apps.tenants.provisioning import pool_fill
     from tenancy.schemas import schema_exists
     from tests.factories import TEST_PASSWORD
 
     assert pool_fill(size=1) == 1
     with public_context():
         pooled_id = PooledSchema.objects.get().id
-    created = services.tenant_create(
-        name="Pooled", subdomain="pooled", owner_email="o@pooled.test",
+    created = creation.tenant_create(
+        name="Pooled",
+        subdomain="pooled",
+        owner_email="o@pooled.test",
         owner_password=TEST_PASSWORD,
-    )  # fmt: skip
+    )
     assert created.provisioning == ProvisioningPath.POOL
     assert created.tenant.id == pooled_id  # its schema t_<id hex> was made ahead of time
     with public_context():
@@ -152,8 +156,8 @@ def test_signup_claims_a_pooled_schema(db: None) -> None:
 def test_template_refresh_drops_pooled_schemas_of_old_migrations(
     db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from shared_apps.fleet.provisioning import pool_fill, pool_prune
     from shared_apps.tenants.models import PooledSchema
-    from shared_apps.tenants.provisioning import pool_fill, pool_prune
     from tenancy.schemas import schema_exists
 
     pool_fill(size=1)

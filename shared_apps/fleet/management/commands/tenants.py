@@ -1,0 +1,357 @@
+"""`manage.py tenants <verb>`: the operators' tool for the tenant fleet.
+
+Every verb prints text for people or, with --json, one JSON document for scripts.
+Bad input ends with a one-line error and a non-zero exit; nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from argparse import REMAINDER, ArgumentParser
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from django.core.management import get_commands
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, OperationalError
+
+from core.errors import AppError
+from shared_apps.fleet.archive import tenant_archive
+from shared_apps.fleet.creation import tenant_create
+from shared_apps.fleet.delete import tenant_delete
+from shared_apps.fleet.export import tenant_export
+from shared_apps.fleet.management.cli import (
+    RunOutput,
+    cli_actor,
+    error_one_line,
+    owner_password_read,
+    tenant_summary,
+)
+from shared_apps.fleet.migrate.ledger import RunLock
+from shared_apps.fleet.migrate.report import MigrationReport
+from shared_apps.fleet.migrate.run import fleet_migrate
+from shared_apps.fleet.provisioning import template_rebuild
+from shared_apps.fleet.restore import tenant_restore
+from shared_apps.fleet.run import fleet_command_run
+from shared_apps.fleet.selectors import tenant_list_for_operator
+from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.selectors import tenant_find
+from shared_apps.tenants.services import tenant_resume, tenant_suspend
+
+MAX_PARALLEL = 64
+
+
+class Command(BaseCommand):
+    help = (
+        "Manage tenants: create, list, migrate, suspend, resume, archive, restore, delete, "
+        "export, run, template."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+        create = self._verb(verbs, "create", "create a tenant with its owner")
+        create.add_argument("--subdomain", required=True)
+        create.add_argument("--name", required=True)
+        create.add_argument("--owner-email", required=True)
+        create.add_argument(
+            "--password-stdin", action="store_true", help="read the owner's password from stdin"
+        )
+        create.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="do nothing (exit 0) when the subdomain already belongs to a tenant",
+        )
+
+        self._verb(
+            verbs, "template", "rebuild the provisioning template from the migrations on disk"
+        )
+
+        suspend = self._verb(
+            verbs, "suspend", "stop serving a tenant (nothing is deleted)", one=True
+        )
+        suspend.add_argument("--reason", required=True, help="why; kept in the audit record")
+        self._verb(verbs, "resume", "serve a suspended tenant again", one=True)
+
+        migrate = self._verb(verbs, "migrate", "migrate the public schema, then every tenant")
+        migrate.add_argument(
+            "--parallel",
+            type=int,
+            default=os.cpu_count() or 1,
+            metavar="N",
+            help="worker processes (default: one per CPU)",
+        )
+        migrate.add_argument(
+            "--tenant",
+            dest="tenants",
+            nargs="+",
+            default=[],
+            metavar="SUBDOMAIN",
+            help="only these tenants",
+        )
+        migrate.add_argument(
+            "--dry-run", action="store_true", help="list the pending migrations; change nothing"
+        )
+
+        self._verb(verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True)
+        self._verb(verbs, "restore", "bring an archived tenant back", one=True)
+        delete = self._verb(
+            verbs, "delete", "remove a tenant for good: schema, files, cache, rows", one=True
+        )
+        delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
+        delete.add_argument(
+            "--force", action="store_true", help="also delete a tenant that is not archived"
+        )
+        export = self._verb(
+            verbs,
+            "export",
+            "write a portable zip of a tenant's data (JSON per model, files)",
+            one=True,
+        )
+        export.add_argument(
+            "--output",
+            type=Path,
+            metavar="PATH",
+            help="where to write the zip (default: ./<subdomain>-<time>.zip)",
+        )
+
+        run = self._verb(
+            verbs, "run", "run a manage.py command inside tenants: run [--all] [SUB] -- CMD ..."
+        )
+        run.add_argument("--all", action="store_true", help="every active and suspended tenant")
+        run.add_argument("rest", nargs=REMAINDER, metavar="[SUBDOMAIN] -- COMMAND [ARGS ...]")
+
+        listing = self._verb(verbs, "list", "list tenants")
+        listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
+
+    def _verb(
+        self, verbs: Any, name: str, description: str, *, one: bool = False
+    ) -> ArgumentParser:
+        """Add a verb with --json; `one`: it acts on the tenant named by a SUBDOMAIN."""
+        parser: ArgumentParser = verbs.add_parser(name, help=description)
+        if one:
+            parser.add_argument("subdomain")
+        self._add_json(parser)
+        return parser
+
+    @staticmethod
+    def _add_json(parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"verb_{options['verb']}")(options)
+        except AppError as error:
+            raise CommandError(error.detail) from None
+        except OperationalError:
+            raise  # manage.py turns an unreachable database into its own one line
+        except (DatabaseError, psycopg.Error, OSError, RuntimeError) as error:
+            raise CommandError(f"{options['verb']} failed: {error_one_line(error)}") from None
+
+    # -- verbs ---------------------------------------------------------------------------
+
+    def verb_create(self, options: dict[str, Any]) -> None:
+        if options["if_missing"]:
+            existing = tenant_find(subdomain=options["subdomain"])
+            if existing is not None:
+                self._emit(
+                    options,
+                    {"created": False, **tenant_summary(existing)},
+                    f"Tenant '{existing.subdomain}' already exists.",
+                )
+                return
+        password, generated = owner_password_read(
+            from_stdin=options["password_stdin"], may_prompt=not options["json"]
+        )
+        created = tenant_create(
+            name=options["name"],
+            subdomain=options["subdomain"],
+            owner_email=options["owner_email"],
+            owner_password=password,
+            actor=cli_actor(),
+        )
+        result: dict[str, Any] = {
+            "created": True,
+            **tenant_summary(created.tenant),
+            "owner_email": created.owner.email,
+        }
+        lines = [
+            f"Created tenant '{created.tenant.subdomain}' ({created.tenant.name}) "
+            f"at http://{created.domain.domain}/",
+            f"Owner: {created.owner.email}",
+        ]
+        if generated:
+            result["generated_password"] = password
+            lines.append(f"Owner password (shown once): {password}")
+        self._emit(options, result, "\n".join(lines))
+
+    def verb_template(self, options: dict[str, Any]) -> None:
+        done = template_rebuild(actor=cli_actor())
+        template, pooled = done.template, done.pool_schemas_made
+        result = {
+            "migration_state": template.migration_state,
+            "sql_bytes": len(template.sql),
+            "refreshed_at": template.refreshed_at.isoformat(),
+            "pool_schemas_made": pooled,
+        }
+        self._emit(
+            options,
+            result,
+            f"Provisioning template rebuilt ({len(template.sql):,} bytes of SQL, "
+            f"migration state {template.migration_state[:12]}); "
+            f"{pooled} ready schema(s) added to the pool.",
+        )
+
+    def verb_suspend(self, options: dict[str, Any]) -> None:
+        tenant = tenant_suspend(
+            subdomain=options["subdomain"], reason=options["reason"], actor=cli_actor()
+        )
+        self._emit(options, tenant_summary(tenant), f"Suspended '{tenant.subdomain}'.")
+
+    def verb_resume(self, options: dict[str, Any]) -> None:
+        tenant = tenant_resume(subdomain=options["subdomain"], actor=cli_actor())
+        self._emit(options, tenant_summary(tenant), f"Resumed '{tenant.subdomain}'.")
+
+    def verb_archive(self, options: dict[str, Any]) -> None:
+        done = tenant_archive(subdomain=options["subdomain"], actor=cli_actor())
+        result = {
+            **tenant_summary(done.tenant),
+            "archive": done.archive.storage_name,
+            "size_bytes": done.archive.size_bytes,
+            "sha256": done.archive.sha256,
+            "seconds": round(done.seconds, 3),
+        }
+        self._emit(
+            options,
+            result,
+            f"Archived '{done.tenant.subdomain}': {done.archive.size_bytes:,} bytes in "
+            f"{done.archive.storage_name} (under the tenant's storage prefix); schema dropped.",
+        )
+
+    def verb_restore(self, options: dict[str, Any]) -> None:
+        done = tenant_restore(subdomain=options["subdomain"], actor=cli_actor())
+        source = done.archive.storage_name if done.archive is not None else "its schema"
+        result = {
+            **tenant_summary(done.tenant),
+            "archive": source,
+            "migrations_applied": done.migrations,
+            "seconds": round(done.seconds, 3),
+        }
+        migrated = f"; applied {', '.join(done.migrations)}" if done.migrations else ""
+        self._emit(
+            options,
+            result,
+            f"Restored '{done.tenant.subdomain}' from {source}{migrated}; "
+            f"it is {done.tenant.status}.",
+        )
+
+    def verb_delete(self, options: dict[str, Any]) -> None:
+        done = tenant_delete(
+            subdomain=options["subdomain"],
+            actor=cli_actor(),
+            force=options["force"],
+            confirmed=options["yes"],
+        )
+        result = {
+            "deleted": True,
+            "id": done.tenant_id,
+            "subdomain": done.subdomain,
+            "files_deleted": done.files_deleted,
+            "cache_keys_deleted": done.cache_keys_deleted,
+        }
+        self._emit(
+            options,
+            result,
+            f"Deleted '{done.subdomain}': schema, {done.files_deleted} file(s), "
+            f"{done.cache_keys_deleted} cache key(s) and its rows.",
+        )
+
+    def verb_export(self, options: dict[str, Any]) -> None:
+        done = tenant_export(
+            subdomain=options["subdomain"], actor=cli_actor(), output=options["output"]
+        )
+        result = {
+            **tenant_summary(done.tenant),
+            "path": str(done.path),
+            "size_bytes": done.size_bytes,
+            "models": done.models,
+            "files": done.files,
+            "seconds": round(done.seconds, 3),
+        }
+        self._emit(
+            options,
+            result,
+            f"Exported '{done.tenant.subdomain}' to {done.path}: {sum(done.models.values())} "
+            f"row(s) in {len(done.models)} model(s), {done.files} file(s), "
+            f"{done.size_bytes:,} bytes.",
+        )
+
+    def verb_run(self, options: dict[str, Any]) -> None:
+        rest = list(options["rest"])
+        if "--" not in rest:
+            raise CommandError("separate the command with --, e.g. tenants run acme -- check")
+        targets, command = rest[: rest.index("--")], rest[rest.index("--") + 1 :]
+        if not command:
+            raise CommandError("name a command after --, e.g. tenants run acme -- check")
+        if bool(targets) == options["all"] or len(targets) > 1:
+            raise CommandError("name one tenant or give --all (not both)")
+        name, *args = command
+        if name not in get_commands():
+            raise CommandError(f"unknown command {name!r}")
+        if name == "tenants":
+            raise CommandError("`tenants` cannot run inside a tenant")
+        fleet_command_run(
+            RunOutput(self.stdout, json_lines=options["json"]),
+            name=name,
+            args=args,
+            actor=cli_actor(),
+            subdomain=targets[0] if targets else "",
+        )
+
+    def verb_list(self, options: dict[str, Any]) -> None:
+        tenants = [
+            tenant_summary(tenant)
+            for tenant in tenant_list_for_operator(actor=cli_actor(), status=options["status"])
+        ]
+        if options["json"]:
+            self.stdout.write(json.dumps({"tenants": tenants, "count": len(tenants)}))
+            return
+        if not tenants:
+            self.stdout.write("No tenants.")
+            return
+        rows = [("SUBDOMAIN", "STATUS", "HOST", "NAME")] + [
+            (t["subdomain"], t["status"], t["host"] or "-", t["name"]) for t in tenants
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                + "  "
+                + row[3]
+            )
+        self.stdout.write(f"{len(tenants)} tenant(s)")
+
+    def verb_migrate(self, options: dict[str, Any]) -> None:
+        parallel = options["parallel"]
+        if not 1 <= parallel <= MAX_PARALLEL:
+            raise CommandError(f"--parallel must be between 1 and {MAX_PARALLEL}")
+        report = MigrationReport(
+            self.stdout, json_lines=options["json"] or not self.stdout.isatty()
+        )
+        with RunLock() as acquired:
+            if not acquired:
+                raise CommandError("another `tenants migrate` is running; wait for it to end")
+            fleet_migrate(
+                report,
+                subdomains=options["tenants"],
+                parallel=parallel,
+                dry_run=options["dry_run"],
+                actor=cli_actor(),
+            )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _emit(self, options: dict[str, Any], result: dict[str, Any], text: str) -> None:
+        self.stdout.write(json.dumps(result) if options["json"] else text)

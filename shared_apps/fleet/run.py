@@ -1,0 +1,83 @@
+"""`tenants run`: a manage.py command inside one tenant, or inside every served tenant."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any, Protocol
+
+from django.core.management import call_command
+
+from shared_apps.audit.services import audited
+from shared_apps.fleet.errors import FleetOperationError
+from shared_apps.fleet.selectors import SERVED, tenant_list_served
+from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.selectors import tenant_get
+from tenancy import TenantRef, tenant_context
+
+
+class RunReport(Protocol):
+    """Where each tenant's outcome goes as soon as it is known, then the summary."""
+
+    def tenant(self, outcome: dict[str, Any]) -> None: ...
+
+    def summary(self, *, tenants: int, failed: list[str]) -> None: ...
+
+
+def fleet_command_run(
+    report: RunReport, *, name: str, args: list[str], actor: str, subdomain: str = ""
+) -> list[str]:
+    """Run a command inside the tenant with `subdomain`, or without one inside every active
+    and suspended tenant, one after another (audited); return the subdomains it ran in.
+
+    Raises:
+        TenantNotFoundError: no tenant has `subdomain`.
+        TenantStateError: that tenant has no schema (archived, provisioning).
+        FleetOperationError: the command failed in some tenants (the others ran it).
+    """
+    # Not atomic: each command manages its own transactions.
+    with audited("tenant.run", actor=actor, subdomain=subdomain, atomic=False) as entry:
+        entry.detail["command"] = [name, *args]
+        tenants = [_served(subdomain)] if subdomain else tenant_list_served()
+        failed = []
+        for tenant in tenants:
+            outcome = tenant_command_run(tenant=tenant, name=name, args=args)
+            if outcome["status"] != "succeeded":
+                failed.append(tenant.subdomain)
+            report.tenant(outcome)
+        entry.subdomain = tenants[0].subdomain if len(tenants) == 1 else ""
+        entry.detail.update(tenants=len(tenants), failed=failed)
+        report.summary(tenants=len(tenants), failed=failed)
+        if failed:
+            raise FleetOperationError(
+                f"{name} failed in {len(failed)} tenant(s): {', '.join(failed)}"
+            )
+    return [tenant.subdomain for tenant in tenants]
+
+
+def _served(subdomain: str) -> Tenant:
+    tenant = tenant_get(subdomain=subdomain)
+    if tenant.status not in SERVED:
+        raise TenantStateError(f"'{tenant.subdomain}' is {tenant.status}; it has no schema")
+    return tenant
+
+
+def tenant_command_run(*, tenant: Tenant | TenantRef, name: str, args: list[str]) -> dict[str, Any]:
+    """Run one manage.py command inside a tenant; capture its output and outcome."""
+    out, err = io.StringIO(), io.StringIO()
+    status, error = "succeeded", ""
+    started = time.monotonic()
+    try:
+        with tenant_context(tenant):
+            call_command(name, *args, stdout=out, stderr=err)
+    except (SystemExit, Exception) as failure:  # CommandError is an Exception
+        # The next tenant still runs; the summary names this one.
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+    return {
+        "subdomain": tenant.subdomain,
+        "status": status,
+        "output": out.getvalue(),
+        "error": (err.getvalue() + ("\n" if err.getvalue() and error else "") + error),
+        "ms": round((time.monotonic() - started) * 1000, 1),
+    }
