@@ -5,19 +5,27 @@ from __future__ import annotations
 from django.conf import settings
 from django.test import Client
 
+from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context, tenant_context
-from tenant_apps.projects.models import Project
-from tests.factories import TEST_PASSWORD, member_create, totp_code, totp_device_for
+from tests.factories import (
+    TEST_PASSWORD,
+    ProjectFactory,
+    UserFactory,
+    totp_code,
+    totp_device_for,
+)
 from tests.fixtures import sign_in
 
 
-def verified_client(host: str, email: str, role: str | None = None) -> Client:
+def verified_client(host: str, email: str, role: User.Role | None = None) -> Client:
     """A browser whose person has an authenticator app and signed in with its code."""
-    from shared_apps.accounts.models import User
-
-    user = User.objects.get(email=email) if role is None else member_create(email, role)
+    user = (
+        User.objects.get(email=email)
+        if role is None
+        else UserFactory.create(email=email, role=role)
+    )
     device = totp_device_for(user)
     client = Client(HTTP_HOST=host)
     response = sign_in(client, email, TEST_PASSWORD, token=totp_code(device))
@@ -29,8 +37,6 @@ def test_tenant_admin_sends_staff_without_a_device_to_enroll(
     client_a: Client, tenant_a: Tenant
 ) -> None:
     with tenant_context(tenant_a):
-        from shared_apps.accounts.models import User
-
         client_a.force_login(User.objects.get(email="owner@alpha.test"))
     response = client_a.get("/admin/", follow=True)
     assert response.redirect_chain[-1][0] == "/account/two_factor/setup/"
@@ -39,8 +45,6 @@ def test_tenant_admin_sends_staff_without_a_device_to_enroll(
 
 def test_wrong_code_is_refused(tenant_a: Tenant) -> None:
     with tenant_context(tenant_a):
-        from shared_apps.accounts.models import User
-
         totp_device_for(User.objects.get(email="owner@alpha.test"))
     client = Client(HTTP_HOST="alpha.localhost")
     response = sign_in(client, "owner@alpha.test", TEST_PASSWORD, token="000000")
@@ -50,9 +54,9 @@ def test_wrong_code_is_refused(tenant_a: Tenant) -> None:
 
 def test_tenant_admin_shows_only_its_own_tenant(tenant_a: Tenant, tenant_b: Tenant) -> None:
     with tenant_context(tenant_a):
-        alpha_project = Project.objects.create(name="Alpha Confidential")
+        alpha_project = ProjectFactory.create(name="Alpha Confidential")
     with tenant_context(tenant_b):
-        Project.objects.create(name="Beta Roadmap")
+        ProjectFactory.create(name="Beta Roadmap")
         admin_b = verified_client("beta.localhost", "owner@beta.test")
 
     index = admin_b.get("/admin/")
@@ -67,7 +71,7 @@ def test_tenant_admin_shows_only_its_own_tenant(tenant_a: Tenant, tenant_b: Tena
 
 def test_member_role_cannot_enter_the_tenant_admin(tenant_a: Tenant) -> None:
     with tenant_context(tenant_a):
-        member = verified_client("alpha.localhost", "plain@alpha.test", role="member")
+        member = verified_client("alpha.localhost", "plain@alpha.test", role=User.Role.MEMBER)
     assert member.get("/admin/").status_code == 302
 
 
@@ -75,14 +79,12 @@ def test_platform_admin_suspends_and_resumes_through_the_audited_service(
     tenant_a: Tenant,
 ) -> None:
     with public_context():
-        staff = member_create("ops@platform.test", "member")
-        staff.is_staff = staff.is_superuser = True
-        staff.save()
+        UserFactory.create(email="ops@platform.test", is_staff=True, is_superuser=True)
         admin = verified_client("localhost", "ops@platform.test")
     base = f"/{settings.ADMIN_URL}tenants/tenant/"
     assert admin.get(base).status_code == 200
 
-    for action, status in (("suspend", "suspended"), ("resume", "active")):
+    for action, status in (("suspend", Tenant.Status.SUSPENDED), ("resume", Tenant.Status.ACTIVE)):
         response = admin.post(base, {"action": action, "_selected_action": [str(tenant_a.pk)]})
         assert response.status_code == 302
         with public_context():
@@ -91,15 +93,13 @@ def test_platform_admin_suspends_and_resumes_through_the_audited_service(
         assert (record.actor, record.subdomain, record.outcome) == (
             "admin:ops@platform.test",
             "alpha",
-            "succeeded",
+            AuditRecord.Outcome.SUCCEEDED,
         )
 
 
 def test_platform_admin_requires_a_second_factor(db: None) -> None:
     with public_context():
-        staff = member_create("ops2@platform.test", "member")
-        staff.is_staff = True
-        staff.save()
+        UserFactory.create(email="ops2@platform.test", is_staff=True)
     client = Client(HTTP_HOST="localhost")
     assert sign_in(client, "ops2@platform.test", TEST_PASSWORD).status_code == 302
     response = client.get(f"/{settings.ADMIN_URL}", follow=True)

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from shared_apps.tenants.models import Domain, Tenant
+from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 from tenancy.host_routes import HostRoutes, routes_changed
+from tests.factories import DomainFactory
 
 
 def _connection_on_public() -> None:
@@ -42,7 +43,7 @@ def test_new_domain_is_routed_without_waiting(client_a: Client, tenant_a: Tenant
     alias = Client(HTTP_HOST="alpha-alias.localhost")
     assert alias.get("/login/").status_code == 404  # remembered as unknown
     with public_context():
-        Domain.objects.create(domain="alpha-alias.localhost", tenant=tenant_a, is_primary=False)
+        DomainFactory.create(domain="alpha-alias.localhost", tenant=tenant_a, is_primary=False)
     assert alias.get("/login/").status_code == 200
 
 

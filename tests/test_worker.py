@@ -17,8 +17,9 @@ from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.tasks import tenants_fan_out_task
 from tenancy import tenant_context
-from tenant_apps.projects.models import Export, Project, Task
+from tenant_apps.projects.models import Export
 from tenant_apps.projects.selectors import DASHBOARD_KEY
+from tests.factories import ProjectFactory, TaskFactory
 from tests.infra import BUCKET, wait_for
 
 pytestmark = pytest.mark.usefixtures("celery_worker_log")
@@ -52,9 +53,9 @@ def test_export_queued_in_a_is_built_in_a_only(
 ) -> None:
     tenant_a, tenant_b = committed
     with tenant_context(tenant_a):
-        project = Project.objects.create(name="Export me")
-        Task.objects.create(project=project, title="first, with a comma")
-        Task.objects.create(project=project, title="second")
+        project = ProjectFactory.create(name="Export me")
+        TaskFactory.create(project=project, title="first, with a comma")
+        TaskFactory.create(project=project, title="second")
         owner = User.objects.get(email="owner@alpha.test")
     client = Client(HTTP_HOST="alpha.localhost")
     with tenant_context(tenant_a):
@@ -123,15 +124,17 @@ def test_message_without_tenant_is_refused(
 
 
 def test_request_and_its_task_log_the_same_request_id_and_tenant(
-    committed: tuple[Tenant, Tenant], s3_storage: None, celery_worker_log: Path,
+    committed: tuple[Tenant, Tenant],
+    s3_storage: None,
+    celery_worker_log: Path,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     from core.logging import RequestLogFilter
     from tenancy.logging import TenantLogFilter
 
     tenant_a, _ = committed
     with tenant_context(tenant_a):
-        project = Project.objects.create(name="Traced")
+        project = ProjectFactory.create(name="Traced")
         owner = User.objects.get(email="owner@alpha.test")
     client = Client(HTTP_HOST="alpha.localhost")
     with tenant_context(tenant_a):
@@ -165,7 +168,7 @@ def test_beat_fan_out_reaches_every_active_tenant(committed: tuple[Tenant, Tenan
         with tenant_context(tenant):
             caches["default"].delete(DASHBOARD_KEY)
     with tenant_context(tenant_a):
-        Task.objects.create(project=Project.objects.create(name="Fan"), title="open")
+        TaskFactory.create(project__name="Fan", title="open")
 
     queued = tenants_fan_out_task.apply_async(kwargs={"task_name": "projects.dashboard_refresh"})
     assert queued.id

@@ -12,7 +12,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from shared_apps.accounts.models import User
-from shared_apps.tenants.models import Domain, Tenant
+from shared_apps.tenants.models import Tenant
 from tenancy import (
     NoActiveTenantError,
     TenantRef,
@@ -25,7 +25,13 @@ from tenancy import (
 from tenancy.db import tenant_connection
 from tenancy.schemas import quote, schema_name_for
 from tenant_apps.workspace.models import WorkspaceSettings
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import (
+    TEST_PASSWORD,
+    DomainFactory,
+    TenantFactory,
+    UserFactory,
+    WorkspaceSettingsFactory,
+)
 from tests.fixtures import sign_in
 
 
@@ -44,7 +50,7 @@ def test_tenant_only_model_is_refused_on_public(db: None) -> None:
 
 
 def test_tenant_only_model_works_inside_a_tenant(in_tenant_a: Tenant) -> None:
-    WorkspaceSettings.objects.create(timezone="Europe/Berlin")
+    WorkspaceSettingsFactory.create(timezone="Europe/Berlin")
     assert WorkspaceSettings.objects.get().timezone == "Europe/Berlin"
 
 
@@ -55,7 +61,7 @@ def test_activating_a_tenant_whose_schema_is_missing_raises(db: None) -> None:
         schema_name=schema_name_for(tenant_id),
         subdomain="ghost",
         name="Ghost",
-        status="active",
+        status=Tenant.Status.ACTIVE,
     )
     with tenant_context(ghost), pytest.raises(TenantSchemaMissingError):
         User.objects.exists()
@@ -65,15 +71,8 @@ def test_dropped_schema_never_falls_back_to_public_users(db: None) -> None:
     # given: platform staff in public, and a tenant whose schema is gone
     with public_context():
         UserFactory(email="staff@platform.test")
-        tenant_id = uuid.uuid4()
-        ghost = Tenant.objects.create(
-            id=tenant_id,
-            name="Ghost",
-            subdomain="ghost",
-            schema_name=schema_name_for(tenant_id),
-            status=Tenant.Status.ACTIVE,
-        )
-        Domain.objects.create(domain="ghost.localhost", tenant=ghost)
+        ghost = TenantFactory.create(name="Ghost", subdomain="ghost", status=Tenant.Status.ACTIVE)
+        DomainFactory.create(domain="ghost.localhost", tenant=ghost)
 
     # when: someone signs in on the tenant's host with the staff member's credentials
     response = sign_in(Client(HTTP_HOST="ghost.localhost"), "staff@platform.test", TEST_PASSWORD)
@@ -160,5 +159,9 @@ def test_schema_names_come_only_from_the_platform_pattern() -> None:
             quote(hostile)
         with pytest.raises(ValueError, match="schema"):
             TenantRef(
-                id=uuid.uuid4(), schema_name=hostile, subdomain="x", name="x", status="active"
+                id=uuid.uuid4(),
+                schema_name=hostile,
+                subdomain="x",
+                name="x",
+                status=Tenant.Status.ACTIVE,
             )

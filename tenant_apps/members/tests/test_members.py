@@ -18,7 +18,7 @@ from tenancy import tenant_context
 from tenant_apps.members import services
 from tenant_apps.members.errors import InvitationInvalidError, LastOwnerError
 from tenant_apps.members.models import Invitation
-from tests.factories import TEST_PASSWORD, member_create
+from tests.factories import TEST_PASSWORD, UserFactory
 
 
 def owner_of(tenant: Tenant) -> User:
@@ -28,26 +28,26 @@ def owner_of(tenant: Tenant) -> User:
 def test_last_owner_cannot_be_demoted_or_removed(in_tenant_a: Tenant) -> None:
     owner = owner_of(in_tenant_a)
     with pytest.raises(LastOwnerError):
-        services.member_role_change(actor=owner, member=owner, role="admin")
+        services.member_role_change(actor=owner, member=owner, role=User.Role.ADMIN)
     with pytest.raises(LastOwnerError):
         services.member_remove(actor=owner, member=owner)
     owner.refresh_from_db()
-    assert (owner.role, owner.is_active) == ("owner", True)
+    assert (owner.role, owner.is_active) == (User.Role.OWNER, True)
 
 
 def test_an_owner_can_step_down_once_another_owner_exists(in_tenant_a: Tenant) -> None:
     owner = owner_of(in_tenant_a)
-    second = member_create("second@alpha.test", "member")
-    services.member_role_change(actor=owner, member=second, role="owner")
-    services.member_role_change(actor=owner, member=owner, role="member")
-    assert User.objects.filter(role="owner").get() == second
+    second = UserFactory.create(email="second@alpha.test", role=User.Role.MEMBER)
+    services.member_role_change(actor=owner, member=second, role=User.Role.OWNER)
+    services.member_role_change(actor=owner, member=owner, role=User.Role.MEMBER)
+    assert User.objects.filter(role=User.Role.OWNER).get() == second
 
 
 def test_admin_cannot_touch_owners(in_tenant_a: Tenant) -> None:
-    admin = member_create("admin@alpha.test", "admin")
+    admin = UserFactory.create(email="admin@alpha.test", role=User.Role.ADMIN)
     owner = owner_of(in_tenant_a)
     with pytest.raises(PermissionDenied):
-        services.member_role_change(actor=admin, member=owner, role="member")
+        services.member_role_change(actor=admin, member=owner, role=User.Role.MEMBER)
     with pytest.raises(PermissionDenied):
         services.member_remove(actor=admin, member=owner)
 
@@ -55,9 +55,8 @@ def test_admin_cannot_touch_owners(in_tenant_a: Tenant) -> None:
 def invite(tenant: Tenant, email: str, capture: Any) -> str:
     with tenant_context(tenant), capture(execute=True):
         services.invitation_send(
-            actor=owner_of(tenant), email=email, role="member",
-            origin=LinkOrigin("http"),
-        )  # fmt: skip
+            actor=owner_of(tenant), email=email, role=User.Role.MEMBER, origin=LinkOrigin("http")
+        )
     link = re.search(r"http://\S+", str(mail.outbox[-1].body))
     assert link is not None
     return link.group(0)
@@ -75,7 +74,7 @@ def test_invitation_creates_the_user_in_its_tenant_only(
     assert response.status_code == 302
     assert browser.get("/").status_code == 200  # signed in
     with tenant_context(tenant_a):
-        assert User.objects.get(email="newbie@example.test").role == "member"
+        assert User.objects.get(email="newbie@example.test").role == User.Role.MEMBER
     with tenant_context(tenant_b):
         assert not User.objects.filter(email="newbie@example.test").exists()
 

@@ -5,45 +5,66 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
-from tenant_apps.projects.models import Project
-from tests.factories import member_create
+from tenant_apps.projects.models import Project, Task
+from tests.factories import ProjectFactory, UserFactory
+
+MEMBER, ADMIN, OWNER = User.Role.MEMBER, User.Role.ADMIN, User.Role.OWNER
 
 
-def client_for(tenant: Tenant, role: str) -> tuple[Client, Project]:
+def client_for(tenant: Tenant, role: User.Role) -> tuple[Client, Project]:
     with tenant_context(tenant):
-        user = member_create(f"{role}.person@alpha.test", role)
-        project = Project.objects.create(name="Roadmap")
+        user = UserFactory.create(email=f"{role}.person@alpha.test", role=role)
+        project = ProjectFactory.create(name="Roadmap")
         client = Client(HTTP_HOST="alpha.localhost")
         client.force_login(user)
     return client, project
 
 
+EVERYONE = {MEMBER: 302, ADMIN: 302, OWNER: 302}
+MANAGERS = {MEMBER: 403, ADMIN: 302, OWNER: 302}
+READERS = {MEMBER: 200, ADMIN: 200, OWNER: 200}
+
 # (action, method, path template, data) → expected status per role
 CASES = [
-    ("view projects", "get", "/projects/", {}, {"member": 200, "admin": 200, "owner": 200}),
-    ("view a project", "get", "/projects/{p}/", {}, {"member": 200, "admin": 200, "owner": 200}),
-    ("add a task", "post", "/projects/{p}/tasks/", {"title": "t", "status": "todo"},
-     {"member": 302, "admin": 302, "owner": 302}),
-    ("export", "post", "/projects/{p}/exports/", {}, {"member": 302, "admin": 302, "owner": 302}),
-    ("create a project", "post", "/projects/new/", {"name": "New"},
-     {"member": 403, "admin": 302, "owner": 302}),
-    ("edit a project", "post", "/projects/{p}/edit/", {"name": "Renamed", "description": ""},
-     {"member": 403, "admin": 302, "owner": 302}),
-    ("invite", "post", "/members/invite/", {"email": "new@alpha.test", "role": "member"},
-     {"member": 403, "admin": 302, "owner": 302}),
-]  # fmt: skip
+    ("view projects", "get", "/projects/", {}, READERS),
+    ("view a project", "get", "/projects/{p}/", {}, READERS),
+    (
+        "add a task",
+        "post",
+        "/projects/{p}/tasks/",
+        {"title": "t", "status": Task.Status.TODO},
+        EVERYONE,
+    ),
+    ("export", "post", "/projects/{p}/exports/", {}, EVERYONE),
+    ("create a project", "post", "/projects/new/", {"name": "New"}, MANAGERS),
+    (
+        "edit a project",
+        "post",
+        "/projects/{p}/edit/",
+        {"name": "Renamed", "description": ""},
+        MANAGERS,
+    ),
+    ("invite", "post", "/members/invite/", {"email": "new@alpha.test", "role": MEMBER}, MANAGERS),
+]
 
 
-@pytest.mark.parametrize("role", ["member", "admin", "owner"])
+@pytest.mark.parametrize("role", list(User.Role))
 @pytest.mark.parametrize(
     ("action", "method", "path", "data", "expected"), CASES, ids=[c[0] for c in CASES]
 )
 def test_role_matrix_on_projects_and_members(
-    tenant_a: Tenant, role: str, action: str, method: str, path: str, data: dict[str, str],
-    expected: dict[str, int], django_capture_on_commit_callbacks: object,
-) -> None:  # fmt: skip
+    tenant_a: Tenant,
+    role: User.Role,
+    action: str,
+    method: str,
+    path: str,
+    data: dict[str, str],
+    expected: dict[str, int],
+    django_capture_on_commit_callbacks: object,
+) -> None:
     client, project = client_for(tenant_a, role)
     response = getattr(client, method)(path.format(p=project.pk), data)
     assert response.status_code == expected[role], f"{role} {action}"

@@ -17,6 +17,7 @@ from shared_apps.tenants.models import Tenant
 from tenancy import NoActiveTenantError, tenant_context
 from tenancy.storage import tenant_file_url
 from tenant_apps.projects.models import Attachment, Project
+from tests.factories import ProjectFactory
 from tests.infra import BUCKET
 
 
@@ -40,7 +41,7 @@ def test_upload_in_a_lands_under_a_prefix_in_s3_and_b_cannot_reach_it(
 ) -> None:
     # given: a file uploaded by a member of A
     with tenant_context(tenant_a):
-        project = Project.objects.create(name="Files")
+        project = ProjectFactory.create(name="Files")
     member_a, member_b = signed_in(tenant_a), signed_in(tenant_b)
     upload(member_a, project, "plan.txt", b"alpha's plan")
     with tenant_context(tenant_a):
@@ -72,7 +73,7 @@ def test_file_link_stops_working_after_it_expires(
     s3_storage: None, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with tenant_context(tenant_a):
-        project = Project.objects.create(name="Expiring")
+        project = ProjectFactory.create(name="Expiring")
     member_a = signed_in(tenant_a)
     upload(member_a, project, "short.txt", b"soon gone")
     with tenant_context(tenant_a):
@@ -93,7 +94,7 @@ def test_local_storage_keeps_the_same_per_tenant_layout(
         "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
     }
     with tenant_context(tenant_a):
-        project = Project.objects.create(name="Local")
+        project = ProjectFactory.create(name="Local")
     member_a, member_b = signed_in(tenant_a), signed_in(tenant_b)
     upload(member_a, project, "notes.txt", b"local alpha")
     with tenant_context(tenant_a):
