@@ -58,9 +58,12 @@ def _create(spec: SessionTenant) -> Tenant:
 
 @pytest.fixture(scope="session")
 def django_db_setup(
-    django_db_setup: None, request: pytest.FixtureRequest, django_db_blocker: Any,
-    django_db_keepdb: bool, django_db_createdb: bool,
-) -> Iterator[None]:  # fmt: skip
+    django_db_setup: None,
+    request: pytest.FixtureRequest,
+    django_db_blocker: Any,
+    django_db_keepdb: bool,
+    django_db_createdb: bool,
+) -> Iterator[None]:
     """pytest-django's test databases, plus the default one when no collected test asks for it.
 
     pytest-django creates test databases only for tests that request `db`, `transactional_db`

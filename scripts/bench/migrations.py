@@ -82,9 +82,13 @@ def write_app() -> None:
 def timed(args: list[str], version: int, **extra: str) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(
-        [PYTHON, str(ROOT / "manage.py"), *args], env=env(version, **extra), cwd=ROOT,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [PYTHON, str(ROOT / "manage.py"), *args],
+        env=env(version, **extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -93,9 +97,13 @@ def timed(args: list[str], version: int, **extra: str) -> tuple[float, str]:
 
 def run_python(code: str, version: int, **extra: str) -> str:
     done = subprocess.run(
-        [PYTHON, "-c", code], env=env(version, **extra), cwd=ROOT, capture_output=True,
-        text=True, check=False,
-    )  # fmt: skip
+        [PYTHON, "-c", code],
+        env=env(version, **extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{done.stderr[-3000:]}")
     return done.stdout
@@ -166,9 +174,10 @@ def prepare() -> None:
 
 def stock(version: int, executor: str) -> float:
     seconds, _ = timed(
-        ["migrate_schemas", f"--executor={executor}", "--verbosity", "0"], version,
+        ["migrate_schemas", f"--executor={executor}", "--verbosity", "0"],
+        version,
         TENANT_MULTIPROCESSING_MAX_PROCESSES=str(PARALLEL),
-    )  # fmt: skip
+    )
     return seconds
 
 
@@ -224,9 +233,12 @@ def main() -> None:
     results["memory_recycled"] = memory(150)
     say(f"one tenant at a time: growing the fleet to {EXPORT_TENANTS} tenants")
     run_python(
-        FILL, VERSIONS, BENCH_FAST_HASH="1", BENCH_FROM=str(TENANTS),
+        FILL,
+        VERSIONS,
+        BENCH_FAST_HASH="1",
+        BENCH_FROM=str(TENANTS),
         BENCH_TENANTS=str(EXPORT_TENANTS),
-    )  # fmt: skip
+    )
     results.update(one_at_a_time())
     say(json.dumps(results))
     write(results)

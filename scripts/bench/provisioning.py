@@ -167,10 +167,23 @@ def provisioning_step(mode: str, phase: str, extra: dict[str, str]) -> list[floa
 def start_server(module: str, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = routing_bench.free_port()
     process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", f"{module}:application", "--workers", "1", "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120"],
-        env=env(**extra), cwd=ROOT,
-    )  # fmt: skip
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            f"{module}:application",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
+        ],
+        env=env(**extra),
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -182,9 +195,14 @@ def start_server(module: str, **extra: str) -> tuple[subprocess.Popen[bytes], in
 
 
 def request(
-    port: int, method: str, path: str, *, host: str, body: dict[str, str] | None = None,
+    port: int,
+    method: str,
+    path: str,
+    *,
+    host: str,
+    body: dict[str, str] | None = None,
     cookie: str = "",
-) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Host": host}
     payload = None
@@ -204,10 +222,17 @@ def signup_to_ready(port: int, subdomain: str) -> float:
     """Seconds from sending the signup until the new tenant serves its signed-in home page."""
     started = time.perf_counter()
     status, _, data = request(
-        port, "POST", "/api/v1/signup", host=f"localhost:{port}",
-        body={"name": subdomain, "subdomain": subdomain, "email": f"o@{subdomain}.test",
-              "password": "bench-password-123"},
-    )  # fmt: skip
+        port,
+        "POST",
+        "/api/v1/signup",
+        host=f"localhost:{port}",
+        body={
+            "name": subdomain,
+            "subdomain": subdomain,
+            "email": f"o@{subdomain}.test",
+            "password": "bench-password-123",
+        },
+    )
     if status != 201:
         raise SystemExit(f"signup answered {status}: {data[:300]!r}")
     handoff = urlsplit(json.loads(data)["handoff_url"])

@@ -79,9 +79,17 @@ def prepare_database() -> None:
     say("migrating a fresh database and creating the tenant 'bench'")
     manage("migrate_schemas", "--verbosity", "0", env=env)
     manage(
-        "tenants", "create", "--subdomain", "bench", "--name", "Bench", "--owner-email",
-        "owner@bench.test", "--json", env=env,
-    )  # fmt: skip
+        "tenants",
+        "create",
+        "--subdomain",
+        "bench",
+        "--name",
+        "Bench",
+        "--owner-email",
+        "owner@bench.test",
+        "--json",
+        env=env,
+    )
 
 
 def free_port() -> int:
@@ -109,12 +117,22 @@ def start_gunicorn(mode: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     process = subprocess.Popen(
         [
-            PYTHON, "-m", "gunicorn", "config.wsgi:application", "--workers", "1",
-            "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--workers",
+            "1",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
         ],
         env=bench_env(mode),
         cwd=ROOT,
-    )  # fmt: skip
+    )
     wait_ready(port)
     return process, port
 
@@ -125,8 +143,10 @@ def load(port: int, seconds: int) -> float:
     if shutil.which("wrk"):
         done = subprocess.run(
             ["wrk", "-t1", "-c4", f"-d{seconds}s", "-H", f"Host: {HOST}", url],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         if "Non-2xx" in done.stdout:
             raise SystemExit(f"non-2xx answers during the benchmark:\n{done.stdout}")
         return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
@@ -180,9 +200,13 @@ print(json.dumps({"per_request": len(ctx) / 10, "sql": sorted({q["sql"][:60] for
 
 def queries_per_request(mode: str) -> dict[str, object]:
     done = subprocess.run(
-        [PYTHON, "-c", QUERY_PROBE], env=bench_env(mode), capture_output=True, text=True,
-        check=True, cwd=ROOT,
-    )  # fmt: skip
+        [PYTHON, "-c", QUERY_PROBE],
+        env=bench_env(mode),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -203,20 +227,32 @@ def asgi_sessions(pool: bool) -> int:
         "platform", DATABASE_POOL="true" if pool else "false", DATABASE_CONN_MAX_AGE="0"
     )
     process = subprocess.Popen(
-        [PYTHON, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=ROOT,
-    )  # fmt: skip
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     try:
         wait_ready(port, "/health/")
         for _ in range(20):  # warm-up: let the pool open its connections
-            urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{port}/health/", headers={"Host": HOST})).read()  # fmt: skip
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{port}/health/", headers={"Host": HOST})
+            ).read()
         time.sleep(1.0)  # pg_stat_database is updated asynchronously
         before = database_sessions()
         for _ in range(ASGI_REQUESTS):
-            urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{port}/health/", headers={"Host": HOST})).read()  # fmt: skip
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{port}/health/", headers={"Host": HOST})
+            ).read()
         time.sleep(1.0)
         return database_sessions() - before
     finally:
@@ -262,8 +298,10 @@ def main() -> None:
         for round_number in range(1, ROUNDS + 1):
             for mode, (_, port) in servers.items():
                 results[mode].append(load(port, SECONDS))
-            say(f"round {round_number}/{ROUNDS}: " + ", ".join(
-                f"{mode} {results[mode][-1]:.0f} rps" for mode in MODES))  # fmt: skip
+            say(
+                f"round {round_number}/{ROUNDS}: "
+                + ", ".join(f"{mode} {results[mode][-1]:.0f} rps" for mode in MODES)
+            )
     finally:
         for process, _ in servers.values():
             process.terminate()

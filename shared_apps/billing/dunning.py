@@ -24,7 +24,7 @@ from shared_apps.billing.errors import StripeUnavailableError
 from shared_apps.billing.models import BillingAccount, Plan
 from shared_apps.billing.notifications import billing_owners_notify
 from shared_apps.billing.selectors import plan_default
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_resume, tenant_suspend
 
@@ -212,7 +212,7 @@ def _tenant_resume(tenant: Tenant) -> None:
         return
     try:
         tenant_resume(tenant=tenant, actor=ACTOR)
-    except TenantStateError:  # archived meanwhile: nothing to serve again
+    except TenantStateInvalidError:  # archived meanwhile: nothing to serve again
         logger.info("billing did not resume tenant", extra={"tenant_id": str(tenant.id)})
 
 

@@ -21,7 +21,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from shared_apps.fleet.operations import tenant_operation
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant, TenantArchive
 from tenancy import public_context, schemas, tenant_context
 from tenancy.cache import tenant_cache_invalidate
@@ -57,8 +57,8 @@ def tenant_archive(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: the tenant is not active or suspended.
-        FleetOperationError: the dump, the upload or the database failed (nothing changed).
+        TenantStateInvalidError: the tenant is not active or suspended.
+        OperationFailedError: the dump, the upload or the database failed (nothing changed).
     """
     with tenant_operation(
         "tenant.archive", actor=actor, tenant=tenant, subdomain=subdomain
@@ -98,7 +98,7 @@ def _archive_once(tenant: Tenant) -> tuple[ArchiveResult, str]:
         with public_context(), transaction.atomic():
             locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
             if locked.status not in (Status.ACTIVE, Status.SUSPENDED):
-                raise TenantStateError(
+                raise TenantStateInvalidError(
                     f"'{locked.subdomain}' is {locked.status}; only active or suspended "
                     "tenants can be archived."
                 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from shared_apps.fleet.operations import tenant_operation
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.guards import deletion_refusals
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context, schemas, tenant_context
@@ -49,16 +49,16 @@ def tenant_delete(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: not `confirmed`; or the tenant is not archived and `force` is not
+        TenantStateInvalidError: not `confirmed`; or the tenant is not archived and `force` is not
             set; or a deletion guard objects (a live paid subscription).
-        FleetOperationError: the database, storage or cache failed.
+        OperationFailedError: the database, storage or cache failed.
     """
     with tenant_operation(
         "tenant.delete", actor=actor, tenant=tenant, subdomain=subdomain
     ) as operation:
         named = operation.tenant
         if not confirmed:
-            raise TenantStateError(
+            raise TenantStateInvalidError(
                 f"deleting '{named.subdomain}' cannot be undone; add --yes to confirm"
             )
         result, previous = _delete(named, force)
@@ -75,13 +75,13 @@ def _delete(tenant: Tenant, force: bool) -> tuple[DeleteResult, str]:
     with public_context():
         tenant.refresh_from_db()
     if tenant.status != Status.ARCHIVED and not force:
-        raise TenantStateError(
+        raise TenantStateInvalidError(
             f"'{tenant.subdomain}' is {tenant.status}; only archived tenants can be deleted "
             "(archive it first, or add --force)."
         )
     refusals = deletion_refusals(tenant)
     if refusals:
-        raise TenantStateError(refusals[0])
+        raise TenantStateInvalidError(refusals[0])
     with public_context():  # stop serving it before its files go
         Tenant.objects.filter(pk=tenant.pk).update(status=Status.ARCHIVED)
     routes_changed()

@@ -15,7 +15,7 @@ class ExportTargetExistsError(AppError):
     code, status, title = "export_target_exists", 409, "Export file exists"
 
 
-class FleetOperationError(AppError):
+class OperationFailedError(AppError):
     """A database or storage step of a fleet command failed (the detail says which)."""
 
     code, status, title = "operation_failed", 500, "Operation failed"

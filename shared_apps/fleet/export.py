@@ -27,7 +27,7 @@ from django.utils import timezone
 from shared_apps.fleet.archive import PLATFORM_FOLDER
 from shared_apps.fleet.errors import ExportTargetExistsError
 from shared_apps.fleet.operations import tenant_operation
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tenancy.storage import tenant_media_names
@@ -76,9 +76,9 @@ def tenant_export(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: the tenant is archived (restore it first).
+        TenantStateInvalidError: the tenant is archived (restore it first).
         ExportTargetExistsError: `output` exists.
-        FleetOperationError: the database or storage failed.
+        OperationFailedError: the database or storage failed.
     """
     with tenant_operation(
         "tenant.export", actor=actor, tenant=tenant, subdomain=subdomain
@@ -96,7 +96,7 @@ def tenant_export(
 def _export(tenant: Tenant, output: Path) -> ExportResult:
     started = time.monotonic()
     if tenant.status in (Tenant.Status.ARCHIVED, Tenant.Status.PROVISIONING):
-        raise TenantStateError(
+        raise TenantStateInvalidError(
             f"'{tenant.subdomain}' is {tenant.status}; restore it before exporting."
         )
     if output.exists():

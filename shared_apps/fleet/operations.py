@@ -2,7 +2,7 @@
 
 Archive, restore, delete, export and run go through `tenant_operation`: the tenant is
 named by instance (code) or by subdomain (operators), an unknown name is a refusal like any
-other, and a database, storage or tool failure becomes one FleetOperationError line. Every
+other, and a database, storage or tool failure becomes one OperationFailedError line. Every
 outcome is recorded in the audit trail.
 """
 
@@ -18,7 +18,7 @@ import psycopg
 from django.db import DatabaseError
 
 from shared_apps.audit.services import AuditEntry, audited
-from shared_apps.fleet.errors import FleetOperationError
+from shared_apps.fleet.errors import OperationFailedError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.selectors import tenant_get
 
@@ -49,7 +49,7 @@ def tenant_operation(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        FleetOperationError: a database, storage or tool step failed.
+        OperationFailedError: a database, storage or tool step failed.
     """
     with audited(
         action, actor=actor, tenant=tenant, subdomain=subdomain, atomic=False, **detail
@@ -64,4 +64,6 @@ def tenant_operation(
                 action,
                 extra={"tenant_id": str(named.id), "error": str(error)[:DETAIL_MAX_CHARS]},
             )
-            raise FleetOperationError(f"{action} of '{named.subdomain}' failed: {error}") from error
+            raise OperationFailedError(
+                f"{action} of '{named.subdomain}' failed: {error}"
+            ) from error

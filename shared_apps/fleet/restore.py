@@ -22,7 +22,7 @@ from shared_apps.fleet.migrate.compiler import SchemaMigrator
 from shared_apps.fleet.migrate.ledger import TenantTarget, tenant_migration_mark_pending
 from shared_apps.fleet.operations import tenant_operation
 from shared_apps.fleet.provisioning import TEMPLATE
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant, TenantArchive
 from tenancy import public_context, schemas, tenant_context
 from tenancy.cache import tenant_cache_invalidate
@@ -52,8 +52,8 @@ def tenant_restore(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: the tenant is not archived, or its schema cannot be migrated.
-        ArchiveMissingError, ArchiveCorruptError, FleetOperationError.
+        TenantStateInvalidError: the tenant is not archived, or its schema cannot be migrated.
+        ArchiveMissingError, ArchiveCorruptError, OperationFailedError.
     """
     with tenant_operation(
         "tenant.restore", actor=actor, tenant=tenant, subdomain=subdomain
@@ -72,7 +72,7 @@ def _restore(tenant: Tenant) -> RestoreResult:
     with public_context():
         tenant.refresh_from_db()
         if tenant.status != Status.ARCHIVED:
-            raise TenantStateError(
+            raise TenantStateInvalidError(
                 f"'{tenant.subdomain}' is {tenant.status}; only archived tenants can be restored."
             )
         archive = tenant.archives.filter(restored_at__isnull=True).first()
@@ -87,7 +87,7 @@ def _restore(tenant: Tenant) -> RestoreResult:
         TenantTarget.of(tenant)
     )
     if outcome.status == "failed":
-        raise TenantStateError(
+        raise TenantStateInvalidError(
             f"'{tenant.subdomain}' was restored but not migrated ({outcome.error}); it stays "
             "archived: fix the cause and run restore again."
         )

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 from django.core.management import call_command
 
 from shared_apps.audit.services import audited
-from shared_apps.fleet.errors import FleetOperationError
+from shared_apps.fleet.errors import OperationFailedError
 from shared_apps.fleet.selectors import SERVED, tenant_list_served
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.selectors import tenant_get
 from tenancy import TenantRef, tenant_context
@@ -33,8 +33,8 @@ def fleet_command_run(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: that tenant has no schema (archived, provisioning).
-        FleetOperationError: the command failed in some tenants (the others ran it).
+        TenantStateInvalidError: that tenant has no schema (archived, provisioning).
+        OperationFailedError: the command failed in some tenants (the others ran it).
     """
     # Not atomic: each command manages its own transactions.
     with audited("tenant.run", actor=actor, subdomain=subdomain, atomic=False) as entry:
@@ -50,7 +50,7 @@ def fleet_command_run(
         entry.detail.update(tenants=len(tenants), failed=failed)
         report.summary(tenants=len(tenants), failed=failed)
         if failed:
-            raise FleetOperationError(
+            raise OperationFailedError(
                 f"{name} failed in {len(failed)} tenant(s): {', '.join(failed)}"
             )
     return [tenant.subdomain for tenant in tenants]
@@ -59,7 +59,7 @@ def fleet_command_run(
 def _served(subdomain: str) -> Tenant:
     tenant = tenant_get(subdomain=subdomain)
     if tenant.status not in SERVED:
-        raise TenantStateError(f"'{tenant.subdomain}' is {tenant.status}; it has no schema")
+        raise TenantStateInvalidError(f"'{tenant.subdomain}' is {tenant.status}; it has no schema")
     return tenant
 
 

@@ -17,9 +17,9 @@ class TenantNotFoundError(AppError):
     code, status, title = "tenant_not_found", 404, "Tenant not found"
 
 
-class TenantStateError(AppError):
+class TenantStateInvalidError(AppError):
     code, status, title = "tenant_state_invalid", 409, "Tenant is not in the right state"
 
 
-class TenantNameInvalidError(AppError):
+class NameInvalidError(AppError):
     code, status, title = "name_invalid", 400, "Name is not valid"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from shared_apps.audit.services import AuditEntry, audited
-from shared_apps.tenants.errors import TenantStateError
+from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.selectors import tenant_get
 from tenancy import public_context
@@ -27,7 +27,7 @@ def tenant_suspend(
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: the tenant is archived.
+        TenantStateInvalidError: the tenant is archived.
     """
     with (
         audited(
@@ -39,7 +39,7 @@ def tenant_suspend(
         if tenant.status == Tenant.Status.SUSPENDED:
             return tenant
         if tenant.status != Tenant.Status.ACTIVE:
-            raise TenantStateError(
+            raise TenantStateInvalidError(
                 f"'{tenant.subdomain}' is {tenant.status}; only active tenants can be suspended."
             )
         tenant.status = Tenant.Status.SUSPENDED
@@ -53,7 +53,7 @@ def tenant_resume(*, actor: str, tenant: Tenant | None = None, subdomain: str = 
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateError: the tenant is not suspended.
+        TenantStateInvalidError: the tenant is not suspended.
     """
     with (
         audited("tenant.resume", actor=actor, tenant=tenant, subdomain=subdomain) as entry,
@@ -63,7 +63,7 @@ def tenant_resume(*, actor: str, tenant: Tenant | None = None, subdomain: str = 
         if tenant.status == Tenant.Status.ACTIVE:
             return tenant
         if tenant.status != Tenant.Status.SUSPENDED:
-            raise TenantStateError(
+            raise TenantStateInvalidError(
                 f"'{tenant.subdomain}' is {tenant.status}; only suspended tenants can be resumed."
             )
         tenant.status = Tenant.Status.ACTIVE

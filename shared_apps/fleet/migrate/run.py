@@ -11,13 +11,13 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from shared_apps.audit.services import audited
-from shared_apps.fleet.errors import FleetOperationError
+from shared_apps.fleet.errors import OperationFailedError
 from shared_apps.fleet.migrate.compiler import SchemaMigrator
 from shared_apps.fleet.migrate.ledger import FleetPlan, TenantOutcome, fleet_plan
 from shared_apps.fleet.migrate.report import MigrationReport
 from shared_apps.fleet.migrate.workers import fleet_plan_migrate
 from shared_apps.fleet.provisioning import TEMPLATE, pool_fill, template_refresh
-from shared_apps.tenants.errors import TenantNotFoundError, TenantStateError
+from shared_apps.tenants.errors import TenantNotFoundError, TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 
@@ -75,8 +75,8 @@ def fleet_migrate(
 
     Raises:
         TenantNotFoundError: a named tenant does not exist (nothing ran).
-        TenantStateError: a named tenant is archived (nothing ran).
-        FleetOperationError: some tenants failed to migrate; the others are migrated.
+        TenantStateInvalidError: a named tenant is archived (nothing ran).
+        OperationFailedError: some tenants failed to migrate; the others are migrated.
     """
     # Not atomic: every tenant migrates in a transaction of its own.
     with audited("tenants.migrate", actor=actor, atomic=False) as entry:
@@ -85,7 +85,7 @@ def fleet_migrate(
         entry.detail.update(summary.as_dict())
         if summary.failed:
             names = ", ".join(outcome.subdomain for outcome in summary.failed)
-            raise FleetOperationError(
+            raise OperationFailedError(
                 f"{len(summary.failed)} tenant(s) failed to migrate: {names}. "
                 "The others are migrated; fix the cause and run `tenants migrate` again."
             )
@@ -101,7 +101,7 @@ def _subdomains_checked(subdomains: list[str]) -> list[str]:
         raise TenantNotFoundError(f"no tenant with subdomain {', '.join(map(repr, unknown))}")
     archived = [subdomain for subdomain in wanted if found[subdomain] == Tenant.Status.ARCHIVED]
     if archived:
-        raise TenantStateError(
+        raise TenantStateInvalidError(
             f"{', '.join(map(repr, archived))} archived; `tenants restore` migrates it"
         )
     return wanted

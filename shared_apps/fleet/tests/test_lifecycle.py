@@ -320,14 +320,14 @@ def test_archive_interrupted_after_the_upload_changes_nothing(
     lifecycle_tenant: Tenant, monkeypatch: pytest.MonkeyPatch, s3_client: Any
 ) -> None:
     from shared_apps.fleet import archive
-    from shared_apps.fleet.errors import FleetOperationError
+    from shared_apps.fleet.errors import OperationFailedError
 
     def broken(schema_name: str) -> None:
         raise RuntimeError("the database went away")
 
     with monkeypatch.context() as patched:
         patched.setattr(archive.schemas, "schema_drop", broken)  # the very last step
-        with pytest.raises(FleetOperationError):
+        with pytest.raises(OperationFailedError):
             tenant_archive(tenant=lifecycle_tenant, actor="test")
     assert schema_exists(lifecycle_tenant.schema_name)
     with public_context():
