@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from shared_apps.accounts.models import User
 from shared_apps.fleet.creation import tenant_create
 from shared_apps.fleet.provisioning import template_refresh
 from shared_apps.tenants.models import Tenant
@@ -137,6 +138,14 @@ def in_tenant_a(tenant_a: Tenant) -> Iterator[Tenant]:
 @pytest.fixture
 def client_a(tenant_a: Tenant) -> Client:
     return Client(HTTP_HOST=TENANT_A.host)
+
+
+@pytest.fixture
+def owner_a(client_a: Client, tenant_a: Tenant) -> Client:
+    """Tenant A's browser, signed in as its owner (a session in tenant A's schema)."""
+    with tenant_context(tenant_a):
+        client_a.force_login(User.objects.get(email=TENANT_A.owner_email))
+    return client_a
 
 
 @pytest.fixture

@@ -124,8 +124,23 @@ def stripe_server() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[Any]:
+    """A local SMTP server the worker delivers e-mail to (tests/smtp_sink.py)."""
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.shutdown()
+    sink.server_close()
+
+
+@pytest.fixture(scope="session")
 def celery_worker_log(
-    session_tenants: Any, s3_server: dict[str, str], stripe_server: Any, django_db_blocker: Any
+    session_tenants: Any,
+    s3_server: dict[str, str],
+    stripe_server: Any,
+    smtp_sink: Any,
+    django_db_blocker: Any,
 ) -> Iterator[Path]:
     """One real worker process (solo pool: tasks run one after another in one process)."""
     import redis
@@ -168,6 +183,8 @@ def celery_worker_log(
             "STRIPE_SECRET_KEY": API_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_API_BASE": stripe_server.url,
+            # The worker delivers e-mail over SMTP to the sink, where tests read it.
+            "TEST_WORKER_SMTP_PORT": str(smtp_sink.port),
             "DATABASE_URL": database_url,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },

@@ -16,7 +16,14 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"signup": "1000/m
 CELERY_BROKER_URL = ENV.redis(2)  # noqa: F405
 # Tests create tenants from the template unless a test fills the pool itself.
 TENANT_POOL_SIZE = 0
+# Tests never reach a real mail server: the test process reads its outbox in memory, and
+# the test worker delivers to the suite's own SMTP sink (tests/smtp_sink.py).
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if os.environ.get("TEST_WORKER_SMTP_PORT"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["TEST_WORKER_SMTP_PORT"])
+    EMAIL_USE_TLS = EMAIL_USE_SSL = False
+    EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
 # The outbox is read in-process; the worker's delivery path has its own tests.
 MAIL_DELIVERY = "inline"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405

@@ -12,15 +12,6 @@ from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tests.factories import InvitationFactory, UserFactory
-from tests.fixtures import TENANT_A
-
-
-@pytest.fixture
-def owner_a(client_a: Client, tenant_a: Tenant) -> Client:
-    """Tenant A's browser, signed in as its owner (who may manage and invite)."""
-    with tenant_context(tenant_a):
-        client_a.force_login(User.objects.get(email=TENANT_A.owner_email))
-    return client_a
 
 
 @pytest.mark.parametrize("rows", [1, 10])
