@@ -41,7 +41,7 @@ class _Session(socketserver.StreamRequestHandler):
             lines.append(line[1:] if line.startswith(b"..") else line)
         message = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
         with self.server.lock:
-            self.server.messages.append(message)  # type: ignore[arg-type]
+            self.server.messages.append(message)
 
 
 class SmtpSink(socketserver.ThreadingTCPServer):

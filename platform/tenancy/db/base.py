@@ -66,8 +66,9 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
 
         PostgreSQL keeps catalog metadata for every relation a session touched (about
         20 KB per table) and never gives it back: a session that served a thousand tenants
-        holds hundreds of MB (PITFALLS 13). Called between requests and tasks, never inside
-        a transaction. A pooled connection is closed too, so the pool replaces it.
+        holds hundreds of MB (docs/benchmarks.md measures it). Called between requests and
+        tasks, never inside a transaction. A pooled connection is closed too, so the pool
+        replaces it.
         """
         raw = self.connection
         if raw is None or self.in_atomic_block:
