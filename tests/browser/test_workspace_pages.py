@@ -1,0 +1,90 @@
+"""What a person sees on the workspace pages that share the form include, the error
+catalogue, and the e-mails: each is opened in Chromium and kept as a screenshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared_apps.mail.services import mail_render
+from shared_apps.tenants.models import Tenant
+from tenant_apps.projects.models import Project
+from tests.browser.test_billing_flow import in_own_connection
+from tests.factories import TEST_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page: Any, base: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("#id_auth-username", "owner@alpha.test")
+    page.fill("#id_auth-password", TEST_PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url(f"{base}/")
+
+
+def test_an_owner_creates_a_project_and_a_task_through_the_shared_form(
+    tenant_a: Tenant, live_url: str, page: Any, artifacts: Path
+) -> None:
+    base = live_url.replace("localhost", "alpha.localhost")
+    try:
+        _sign_in(page, base)
+        page.goto(f"{base}/projects/new/")
+        page.screenshot(path=str(artifacts / "project-form.png"), full_page=True)
+        page.fill("#id_name", "Launch plan")
+        page.click("button:has-text('Save')")
+        page.wait_for_selector("h1:has-text('Launch plan')")
+
+        page.fill("#id_title", "Book the venue")
+        page.click("button:has-text('Add task')")
+        page.wait_for_selector("td:has-text('Book the venue')")
+        page.screenshot(path=str(artifacts / "project-detail.png"), full_page=True)
+
+        page.goto(f"{base}/members/")
+        assert page.locator("button:has-text('Send invitation')").count() == 1
+        page.screenshot(path=str(artifacts / "members.png"), full_page=True)
+    finally:
+        in_own_connection(lambda: Project.objects.filter(name="Launch plan").delete(), tenant_a)
+
+
+def test_the_error_catalogue_page_lists_the_codes(
+    live_url: str, page: Any, artifacts: Path
+) -> None:
+    page.goto(f"{live_url}/errors/#subdomain_taken")
+    assert page.locator("#subdomain_taken td").first.inner_text() == "subdomain_taken"
+    page.screenshot(path=str(artifacts / "errors.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("template", "context"),
+    [
+        (
+            "signup/mail/welcome",
+            {"workspace": "Acme Rockets", "url": "https://acme.example.com/", "email": "w@a.test"},
+        ),
+        (
+            "members/mail/invitation",
+            {
+                "workspace": "Acme Rockets",
+                "inviter": "owner@acme.test",
+                "url": "https://acme.example.com/invitations/accept/?token=t",
+            },
+        ),
+    ],
+)
+def test_the_html_e_mails_render_as_a_person_reads_them(
+    browser: Any, artifacts: Path, template: str, context: dict[str, str]
+) -> None:
+    mail = mail_render(to=["w@a.test"], template=template, context=context)
+    page = browser.new_page()
+    try:
+        page.set_content(mail.html)
+        button = page.locator("a", has_text="Open your workspace").or_(
+            page.locator("a", has_text="Join the workspace")
+        )
+        assert button.get_attribute("href") == context["url"]
+        page.screenshot(path=str(artifacts / f"mail-{template.rsplit('/', 1)[-1]}.png"))
+    finally:
+        page.close()
