@@ -46,7 +46,11 @@ def test_an_owner_creates_a_project_and_a_task_through_the_shared_form(
         assert page.locator("button:has-text('Send invitation')").count() == 1
         page.screenshot(path=str(artifacts / "members.png"), full_page=True)
     finally:
-        in_own_connection(lambda: Project.objects.filter(name="Launch plan").delete(), tenant_a)
+
+        def forget_project() -> None:
+            Project.objects.filter(name="Launch plan").delete()
+
+        in_own_connection(forget_project, tenant_a)
 
 
 def test_the_error_catalogue_page_lists_the_codes(
