@@ -24,3 +24,5 @@ urlpatterns = [
     # Last: an unknown API path answers problem+json, not the HTML 404 page.
     path("api/<path:rest>", api_not_found),
 ]
+
+handler403 = "core.views.permission_denied"

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_catalogue
-from core.problems import problem_response
+from core.problems import is_api_request, problem_response
 
 
 @never_cache
@@ -50,3 +50,17 @@ def errors_catalogue(request: HttpRequest) -> HttpResponse:
         for code, (status, title) in error_catalogue().items()
     ]
     return render(request, "errors/catalogue.html", {"codes": codes})
+
+
+def forbidden_response(request: HttpRequest, *, layout: str = "base.html") -> HttpResponse:
+    """A refused action: problem+json under /api/, else the 403 page in `layout`."""
+    if is_api_request(request):
+        return problem_response(
+            request, status=403, code="permission_denied", detail="Your role does not allow this."
+        )
+    return render(request, "403.html", {"layout": layout}, status=403)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The root site's handler403."""
+    return forbidden_response(request)

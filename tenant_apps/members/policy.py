@@ -29,11 +29,18 @@ ADMIN_ACTIONS = MEMBER_ACTIONS | {
     "project.update",
     "project.archive",
     "member.invite",
+    "invitation.resend",
+    "invitation.revoke",
     "member.change_role",
     "member.remove",
     "admin.access",
 }
-OWNER_ACTIONS = ADMIN_ACTIONS | {"owner.manage", "workspace.settings"}
+OWNER_ACTIONS = ADMIN_ACTIONS | {
+    "owner.manage",
+    "workspace.settings",
+    # Another person's second factor: only owners may take it away (then they enrol again).
+    "member.reset_second_factor",
+}
 
 ACTIONS_BY_ROLE = {
     Role.MEMBER: MEMBER_ACTIONS,
@@ -48,10 +55,15 @@ def can(actor: User, action: str, target: object | None = None) -> bool:
         return False
     if action not in ACTIONS_BY_ROLE.get(Role(actor.role), frozenset()):
         return False
-    # Only owners act on owners: an admin can neither demote nor remove one.
-    if isinstance(target, User) and target.role == Role.OWNER and action.startswith("member."):
+    # Only owners act on owners: an admin can neither demote nor remove one, nor touch an
+    # invitation that would make someone owner.
+    if _is_owner_target(target) and action.startswith(("member.", "invitation.")):
         return actor.role == Role.OWNER
     return True
+
+
+def _is_owner_target(target: object | None) -> bool:
+    return getattr(target, "role", None) == Role.OWNER
 
 
 def require(actor: User, action: str, target: object | None = None) -> None:

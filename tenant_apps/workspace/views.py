@@ -13,6 +13,7 @@ from django.views import View
 from django.views.generic import TemplateView
 from two_factor.views import LoginView as TwoFactorLoginView
 
+from core.views import forbidden_response
 from shared_apps.accounts.errors import HandoffInvalidError
 from shared_apps.accounts.handoff import handoff_next_clean, handoff_redeem
 from tenant_apps.workspace.selectors import workspace_settings_get
@@ -52,3 +53,9 @@ class HomeView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         return super().get_context_data(settings=workspace_settings_get(), **kwargs)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A workspace's handler403: the refusal in the workspace's own layout when signed in."""
+    layout = "layouts/workspace.html" if request.user.is_authenticated else "base.html"
+    return forbidden_response(request, layout=layout)
