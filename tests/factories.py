@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_normalize
-from shared_apps.billing.models import BillingAccount, Plan
+from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Domain, Tenant
 from tenancy.schemas import schema_name_for
 from tenant_apps.members.models import Invitation
@@ -169,6 +169,24 @@ class BillingAccountFactory(factory.django.DjangoModelFactory[BillingAccount]):
     tenant = factory.SubFactory(TenantFactory)
     plan = factory.SubFactory(PlanFactory)
     subscription_status = BillingAccount.Status.NONE
+
+
+class StripeEventFactory(factory.django.DjangoModelFactory[StripeEvent]):
+    """A received, unprocessed Stripe event; pass the `payload` a test delivers for a real one."""
+
+    class Meta:
+        model = StripeEvent
+
+    event_id = factory.Sequence(lambda n: f"evt_test_{n}")
+    type = "customer.created"
+    payload = factory.LazyAttribute(
+        lambda row: {
+            "id": row.event_id,
+            "object": "event",
+            "type": row.type,
+            "data": {"object": {}},
+        }
+    )
 
 
 # SECOND FACTOR --------------------------------------------------------------------------
