@@ -65,13 +65,6 @@ class InvitationFactory(factory.django.DjangoModelFactory[Invitation]):
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=INVITATION_DAYS))
 
 
-def member_create(
-    email: str, role: str = User.Role.MEMBER, *, password: str = TEST_PASSWORD
-) -> User:
-    """A person of the active tenant with a role; kept for callers outside the factories' tests."""
-    return UserFactory.create(email=email, role=role, password=password)
-
-
 # PROJECTS -------------------------------------------------------------------------------
 
 
