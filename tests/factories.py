@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_normalize
-from shared_apps.billing.models import BillingAccount, Plan
+from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Domain, Tenant
 from tenancy.schemas import schema_name_for
 from tenant_apps.members.models import Invitation
@@ -63,13 +63,6 @@ class InvitationFactory(factory.django.DjangoModelFactory[Invitation]):
     email = factory.Sequence(lambda n: f"invitee{n}@example.test")
     role = User.Role.MEMBER
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=INVITATION_DAYS))
-
-
-def member_create(
-    email: str, role: str = User.Role.MEMBER, *, password: str = TEST_PASSWORD
-) -> User:
-    """A person of the active tenant with a role; kept for callers outside the factories' tests."""
-    return UserFactory.create(email=email, role=role, password=password)
 
 
 # PROJECTS -------------------------------------------------------------------------------
@@ -169,6 +162,24 @@ class BillingAccountFactory(factory.django.DjangoModelFactory[BillingAccount]):
     tenant = factory.SubFactory(TenantFactory)
     plan = factory.SubFactory(PlanFactory)
     subscription_status = BillingAccount.Status.NONE
+
+
+class StripeEventFactory(factory.django.DjangoModelFactory[StripeEvent]):
+    """A received, unprocessed Stripe event; pass the `payload` a test delivers for a real one."""
+
+    class Meta:
+        model = StripeEvent
+
+    event_id = factory.Sequence(lambda n: f"evt_test_{n}")
+    type = "customer.created"
+    payload = factory.LazyAttribute(
+        lambda row: {
+            "id": row.event_id,
+            "object": "event",
+            "type": row.type,
+            "data": {"object": {}},
+        }
+    )
 
 
 # SECOND FACTOR --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from shared_apps.billing.models import Plan
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET, FakeStripe, signature
+from tests.factories import PlanFactory
 
 WEBHOOK = "/billing/stripe/webhook/"
 
@@ -55,7 +56,7 @@ def eager_tasks() -> Iterator[None]:
 
 @pytest.fixture
 def pro_plan(db: None) -> Plan:
-    return Plan.objects.create(
+    return PlanFactory.create(
         code="pro",
         name="Pro",
         stripe_price_id="price_pro_monthly",

@@ -7,12 +7,13 @@ import logging
 import pytest
 from django.test import Client
 
+from shared_apps.accounts.models import User
 from shared_apps.billing.models import BillingAccount, Plan
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
 from tests.billing.conftest import signed_in
 from tests.billing.fake_stripe import FakeStripe
-from tests.factories import member_create
+from tests.factories import BillingAccountFactory, UserFactory
 
 
 def test_without_keys_page_says_free_and_nothing_calls_stripe(
@@ -87,7 +88,7 @@ def test_portal_opens_for_the_workspace_customer(
 
 def test_only_owners_see_billing(tenant_a: Tenant, stripe_fake: FakeStripe, pro_plan: Plan) -> None:
     with tenant_context(tenant_a):
-        admin = member_create("admin@alpha.test", role="admin")
+        admin = UserFactory.create(email="admin@alpha.test", role=User.Role.ADMIN)
     client = signed_in(tenant_a, admin)
     assert client.get("/billing/").status_code == 403
     assert client.post("/billing/checkout/", {"plan": "pro"}).status_code == 403
@@ -102,11 +103,11 @@ def test_billing_state_of_a_is_not_visible_or_usable_from_b(
     tenant_b: Tenant,
     stripe_fake: FakeStripe,
 ) -> None:
-    BillingAccount.objects.create(
+    BillingAccountFactory.create(
         tenant=tenant_a,
         plan=pro_plan,
         stripe_customer_id="cus_alpha",
-        subscription_status="active",
+        subscription_status=BillingAccount.Status.ACTIVE,
         stripe_subscription_id="sub_alpha",
     )
     assert b"<strong>Pro</strong>" in owner_a.get("/billing/").content
@@ -144,7 +145,7 @@ def test_failed_session_keeps_the_customer_and_the_retry_reuses_it(
 
     # when another owner (another e-mail) tries again
     with tenant_context(tenant_a):
-        second = member_create("second-owner@alpha.test", role="owner")
+        second = UserFactory.create(email="second-owner@alpha.test", role=User.Role.OWNER)
     retry = signed_in(tenant_a, second).post("/billing/checkout/", {"plan": "pro"})
 
     # then the stored customer is reused: no second customer, no idempotency conflict

@@ -23,6 +23,7 @@ from shared_apps.mail.services import mail_render
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.services import tenant_suspend
 from tests.billing.fake_stripe import FakeStripe, event
+from tests.factories import BillingAccountFactory
 
 Deliver = Callable[[dict[str, Any]], Any]
 
@@ -196,10 +197,10 @@ def test_billing_never_resumes_a_tenant_an_operator_suspended(
 
 
 def test_without_keys_grace_expiry_does_nothing(stripe_off: FakeStripe, tenant_a: Tenant) -> None:
-    BillingAccount.objects.create(
+    BillingAccountFactory.create(
         tenant=tenant_a,
         plan=Plan.objects.get(code="free"),
-        subscription_status="past_due",
+        subscription_status=BillingAccount.Status.PAST_DUE,
         past_due_since=timezone.now() - timedelta(days=30),
         grace_ends_at=timezone.now() - timedelta(days=20),
     )
@@ -275,11 +276,11 @@ def test_one_failing_account_does_not_stop_suspensions_for_the_others(
     # given two workspaces past their grace period; A's comes first
     now = timezone.now()
     for tenant, customer, ended in ((tenant_a, "cus_a", 2), (tenant_b, "cus_b", 1)):
-        BillingAccount.objects.create(
+        BillingAccountFactory.create(
             tenant=tenant,
             plan=pro_plan,
             stripe_customer_id=customer,
-            subscription_status="past_due",
+            subscription_status=BillingAccount.Status.PAST_DUE,
             past_due_since=now - timedelta(days=10),
             grace_ends_at=now - timedelta(days=ended),
         )

@@ -6,15 +6,16 @@ from shared_apps.billing.guards import billing_deletion_guard
 from shared_apps.billing.models import BillingAccount, Plan
 from shared_apps.tenants.guards import deletion_refusals
 from shared_apps.tenants.models import Tenant
+from tests.factories import BillingAccountFactory
 
 
 def test_guard_refuses_deleting_a_workspace_with_a_live_subscription(tenant_a: Tenant) -> None:
-    BillingAccount.objects.create(
+    BillingAccountFactory.create(
         tenant=tenant_a,
         plan=Plan.objects.get(code="free"),
         stripe_customer_id="cus_1",
         stripe_subscription_id="sub_1",
-        subscription_status="active",
+        subscription_status=BillingAccount.Status.ACTIVE,
     )
     reason = (
         f"'{tenant_a.subdomain}' has a live subscription (sub_1); cancel it in Stripe before "
@@ -28,11 +29,11 @@ def test_guard_refuses_deleting_a_workspace_with_a_live_subscription(tenant_a: T
 def test_guard_lets_a_workspace_without_live_subscription_go(
     tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
-    BillingAccount.objects.create(
+    BillingAccountFactory.create(
         tenant=tenant_a,
         plan=Plan.objects.get(code="free"),
         stripe_subscription_id="sub_1",
-        subscription_status="canceled",
+        subscription_status=BillingAccount.Status.CANCELED,
     )
 
     assert billing_deletion_guard(tenant_a) is None

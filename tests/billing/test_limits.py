@@ -22,6 +22,7 @@ from tenant_apps.members.services import invitation_send
 from tenant_apps.projects.models import Attachment, Project
 from tenant_apps.projects.services import project_create
 from tests.billing.fake_stripe import FakeStripe
+from tests.factories import BillingAccountFactory, PlanFactory, ProjectFactory
 from tests.infra import wait_for
 
 
@@ -39,7 +40,7 @@ def projects_in(tenant: Tenant) -> int:
 def test_project_limit_is_a_form_error_on_the_page(owner_a: Client, tenant_a: Tenant) -> None:
     free_plan(max_projects=1)
     with tenant_context(tenant_a):
-        Project.objects.create(name="Only one")
+        ProjectFactory.create(name="Only one")
 
     response = owner_a.post("/projects/new/", {"name": "Second", "description": ""})
 
@@ -98,7 +99,7 @@ def test_seat_limit_counts_members_and_open_invitations(owner_a: Client, tenant_
 def test_storage_limit_refuses_the_upload(owner_a: Client, tenant_a: Tenant) -> None:
     free_plan(max_storage_bytes=1024 * 1024)
     with tenant_context(tenant_a):
-        project = Project.objects.create(name="Files")
+        project = ProjectFactory.create(name="Files")
     upload = SimpleUploadedFile("big.bin", b"x" * (1024 * 1024 + 1))
 
     response = owner_a.post(f"/projects/{project.pk}/attachments/", {"file": upload})
@@ -115,7 +116,9 @@ def test_paid_plan_lifts_the_limit_only_with_billing_on(
     owner_a: Client, pro_plan: Plan, tenant_a: Tenant, settings: object
 ) -> None:
     free_plan(max_projects=0)
-    BillingAccount.objects.create(tenant=tenant_a, plan=pro_plan, subscription_status="active")
+    BillingAccountFactory.create(
+        tenant=tenant_a, plan=pro_plan, subscription_status=BillingAccount.Status.ACTIVE
+    )
     ok = owner_a.post("/api/v1/projects", {"name": "Pro"}, content_type="application/json")
     assert ok.status_code == 201
 
@@ -149,7 +152,7 @@ def at_limit(
                 accepted_at__isnull=True, expires_at__gt=timezone.now()
             ).count()
         )
-    plan = Plan.objects.create(
+    plan = PlanFactory.create(
         code="race",
         name="Race",
         stripe_price_id="price_race",
@@ -157,7 +160,9 @@ def at_limit(
         max_projects=projects + 1,
         max_seats=seats + 1,
     )
-    BillingAccount.objects.create(tenant=tenant, plan=plan, subscription_status="active")
+    BillingAccountFactory.create(
+        tenant=tenant, plan=plan, subscription_status=BillingAccount.Status.ACTIVE
+    )
     try:
         yield tenant, owner
     finally:
@@ -236,7 +241,7 @@ def test_two_concurrent_invitations_for_the_last_seat_one_is_refused(
         lambda n: invitation_send(
             actor=owner,
             email=f"guest{n}@race.test",
-            role="member",
+            role=User.Role.MEMBER,
             origin=LinkOrigin("http"),
         ),
     )

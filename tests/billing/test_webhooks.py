@@ -22,6 +22,7 @@ from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 from tests.billing.conftest import WEBHOOK, post_event
 from tests.billing.fake_stripe import FakeStripe, event, signature
+from tests.factories import BillingAccountFactory, StripeEventFactory, TenantFactory
 
 Deliver = Callable[[dict[str, Any]], Any]
 
@@ -287,18 +288,14 @@ def test_events_for_an_archived_workspace_without_schema_complete_without_email(
     # given an archived workspace whose schema is gone, still known to Stripe
     tenant_id = uuid.uuid4()
     with public_context():
-        archived = Tenant.objects.create(
-            id=tenant_id,
-            name="Gone",
-            subdomain="gone",
-            schema_name=f"t_{tenant_id.hex}",
-            status=Tenant.Status.ARCHIVED,
+        archived = TenantFactory.create(
+            id=tenant_id, name="Gone", subdomain="gone", status=Tenant.Status.ARCHIVED
         )
-    BillingAccount.objects.create(
+    BillingAccountFactory.create(
         tenant=archived,
         plan=pro_plan,
         stripe_customer_id="cus_gone",
-        subscription_status="active",
+        subscription_status=BillingAccount.Status.ACTIVE,
     )
     subscription = stripe_fake.subscription_put(
         customer="cus_gone", status="past_due", price="price_pro_monthly"
@@ -329,7 +326,7 @@ def test_events_for_an_archived_workspace_without_schema_complete_without_email(
 
 def stored_event(kind: str, *, attempts: int, age: timedelta) -> StripeEvent:
     payload = event(kind, {"object": "customer", "id": "cus_retry"})
-    stored = StripeEvent.objects.create(
+    stored = StripeEventFactory.create(
         event_id=payload["id"], type=kind, payload=payload, attempts=attempts
     )
     StripeEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - age)

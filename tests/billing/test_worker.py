@@ -14,6 +14,7 @@ from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Tenant
 from tests.billing.conftest import WEBHOOK
 from tests.billing.fake_stripe import FakeStripe, event, signature
+from tests.factories import PlanFactory
 from tests.infra import wait_for
 
 
@@ -23,7 +24,7 @@ def billing_committed(
 ) -> Iterator[tuple[Tenant, Plan]]:
     """Committed rows the worker can see; removed afterwards."""
     with django_db_blocker.unblock():
-        plan = Plan.objects.create(
+        plan = PlanFactory.create(
             code="pro-worker", name="Pro", stripe_price_id="price_pro_worker", price_minor=2900
         )
         try:

@@ -20,7 +20,7 @@ from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context, tenant_context
 from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET, FakeStripe, event, signature
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, PlanFactory
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.browser
 STRIPE_CHECKOUT = "https://checkout.stripe.com"
 
 
-def in_own_connection(work: Callable[[], None], tenant: Tenant | None = None) -> None:
+def in_own_connection(work: Callable[[], object], tenant: Tenant | None = None) -> None:
     """Run `work` on another thread, hence another connection: what it writes is committed."""
 
     def run() -> None:
@@ -66,7 +66,7 @@ def pro_plan_committed(db: None, tenant_a: Tenant) -> Iterator[None]:
     """A paid plan the live server can see; it and the workspace's billing state go after."""
 
     def create() -> None:
-        Plan.objects.create(
+        PlanFactory.create(
             code="pro",
             name="Pro",
             stripe_price_id="price_pro_monthly",

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.test import Client
 
+from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from tenancy import tenant_context
-from tests.factories import TEST_PASSWORD, member_create
+from tests.factories import TEST_PASSWORD, UserFactory
 from tests.fixtures import sign_in
 
 
 def test_five_failures_lock_out_that_email_and_ip(tenant_a: Tenant, tenant_b: Tenant) -> None:
     with tenant_context(tenant_b):
-        member_create("owner@alpha.test", "member")  # the same e-mail, another person in B
+        # the same e-mail, another person in B
+        UserFactory.create(email="owner@alpha.test", role=User.Role.MEMBER)
     attacker = Client(HTTP_HOST="alpha.localhost", REMOTE_ADDR="203.0.113.7")
     for _ in range(4):
         response = sign_in(attacker, "owner@alpha.test", "wrong password")

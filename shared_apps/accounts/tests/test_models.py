@@ -19,12 +19,12 @@ def test_email_is_unique_case_insensitively_by_the_database(in_tenant_a: Tenant)
 
 
 def test_emails_are_stored_lower_case(in_tenant_a: Tenant) -> None:
-    user = User.objects.create_user(" Bob@Example.Test ", TEST_PASSWORD)
+    user = User.objects.create_user(" Bob@Example.Test ", TEST_PASSWORD)  # the manager under test
     assert user.email == "bob@example.test"
 
 
 def test_sign_in_matches_email_case_insensitively(in_tenant_a: Tenant) -> None:
-    UserFactory(email="carol@example.test")
+    UserFactory.create(email="carol@example.test")
     user = authenticate(sign_in_request(), username="CAROL@example.test", password=TEST_PASSWORD)
     assert user is not None
     assert user.email == "carol@example.test"

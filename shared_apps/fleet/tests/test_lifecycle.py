@@ -34,7 +34,7 @@ from tenancy import public_context, tenant_context
 from tenancy.schemas import schema_exists
 from tenant_apps.projects.models import Project
 from tenant_apps.projects.services import attachment_upload, project_create, task_create
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, ProjectFactory
 from tests.fixtures import CliResult, table_columns, tenant_purge
 from tests.infra import BUCKET
 
@@ -258,7 +258,7 @@ def test_export_holds_this_tenants_rows_and_files_and_no_secrets(
     tmp_path: Path,
 ) -> None:
     with tenant_context(beta):
-        Project.objects.create(name="Beta secret project")
+        ProjectFactory.create(name="Beta secret project")
     target = tmp_path / "export.zip"
     result = _stdout_json(cli("tenants", "export", SUBDOMAIN, "--output", str(target), "--json"))
     assert result["models"]["projects.project"] == 1
@@ -287,7 +287,7 @@ def test_run_executes_a_command_inside_each_tenant_only(
     lifecycle_tenant: Tenant, beta: Tenant, cli: Callable[..., CliResult]
 ) -> None:
     with tenant_context(beta):
-        Project.objects.create(name="Beta secret project")
+        ProjectFactory.create(name="Beta secret project")
     one = cli("tenants", "run", SUBDOMAIN, "--", "dumpdata", "projects.project")
     assert one.returncode == 0, one.stderr
     assert "Lifecycle launch" in one.stdout
@@ -351,7 +351,7 @@ def test_a_write_in_flight_when_archiving_starts_is_in_the_archive(
     def late_writer() -> None:
         try:
             with tenant_context(lifecycle_tenant), transaction.atomic():
-                Project.objects.create(name="Written while archiving began")
+                ProjectFactory.create(name="Written while archiving began")
                 inserted.set()
                 release.wait(10)
         finally:

@@ -78,9 +78,10 @@ def test_cloned_schema_is_usable(db: None) -> None:
     with tenant_context(tenant):
         from shared_apps.accounts.models import User
         from tenant_apps.workspace.selectors import workspace_settings_get
+        from tests.factories import UserFactory
 
-        User.objects.create_user("first@usable.test", "pw-1234567890")
-        User.objects.create_user("second@usable.test", "pw-1234567890")
+        UserFactory.create(email="first@usable.test")
+        UserFactory.create(email="second@usable.test")
         ids = sorted(User.objects.values_list("id", flat=True))
         assert ids == [1, 2]  # identity sequences start fresh, not at the template's values
         assert workspace_settings_get().timezone == "UTC"
