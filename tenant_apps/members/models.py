@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from shared_apps.accounts.models import User
 
@@ -18,6 +19,17 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
+    # Revoked by a person, or replaced by a newer invitation for the same address.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class QuerySet(models.QuerySet["Invitation"]):
+        def live(self) -> models.QuerySet[Invitation]:
+            """Invitations whose link still works: not accepted, revoked or expired."""
+            return self.filter(
+                accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+            )
+
+    objects = QuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -29,3 +41,11 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"Invitation for {self.email} ({self.role})"
+
+    @property
+    def is_live(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )

@@ -72,12 +72,19 @@ def member_remove(*, actor: User, member: User) -> None:
     logger.info("member removed", extra={"member_id": member.pk})
 
 
-def _seats_taken() -> int:
-    """Active members plus open invitations: each open invitation holds a seat."""
-    open_invitations = Invitation.objects.filter(
-        accepted_at__isnull=True, expires_at__gt=timezone.now()
-    ).count()
-    return User.objects.filter(is_active=True).count() + open_invitations
+def seats_taken() -> int:
+    """Seats in use: active people, plus live invitations for addresses not yet among them.
+
+    Each person counts once: an invitation for someone already active holds no seat.
+    """
+    active = User.objects.filter(is_active=True)
+    pending = (
+        Invitation.objects.live()
+        .exclude(email__in=active.values("email"))
+        .values("email")
+        .distinct()
+    )
+    return active.count() + pending.count()
 
 
 def invitation_token(invitation: Invitation) -> str:
@@ -102,22 +109,74 @@ def invitation_send(
         raise RoleNotAllowedError(f"You cannot invite someone as {role}.", field="role")
     if User.objects.filter(email__lower=email, is_active=True).exists():
         raise AlreadyMemberError(f"{email} is already a member of this workspace.", field="email")
-    plan_limit_require(resource="seats", used=_seats_taken)
+    # A new invitation for the same address replaces the old one: one link, one seat.
+    replaced = _invitations_revoke_for(email)
+    if not replaced:
+        plan_limit_require(resource="seats", used=seats_taken)
     invitation = Invitation.objects.create(
         email=email,
         role=role,
         invited_by=actor,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
+    _invitation_mail(invitation, inviter=actor, origin=origin)
+    logger.info("invitation sent", extra={"invitation_id": invitation.pk, "role": role})
+    return invitation
+
+
+def _invitations_revoke_for(email: str) -> int:
+    """Revoke the live invitations for `email`; return how many there were."""
+    return Invitation.objects.live().filter(email=email).update(revoked_at=timezone.now())
+
+
+def _invitation_mail(invitation: Invitation, *, inviter: User, origin: LinkOrigin | None) -> None:
     workspace = require_tenant()
     query = urlencode({"token": invitation_token(invitation)})
     link = workspace_url(workspace.subdomain, f"invitations/accept/?{query}", origin=origin)
     mail_send(
-        to=[email],
+        to=[invitation.email],
         template="members/mail/invitation",
-        context={"workspace": workspace.name, "inviter": actor.email, "url": link},
+        context={"workspace": workspace.name, "inviter": inviter.email, "url": link},
     )
-    logger.info("invitation sent", extra={"invitation_id": invitation.pk, "role": role})
+
+
+def _invitation_locked(invitation_id: int) -> Invitation:
+    invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
+    if invitation is None or not invitation.is_live:
+        raise InvitationInvalidError("This invitation is no longer open.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_resend(
+    *, actor: User, invitation: Invitation, origin: LinkOrigin | None = None
+) -> Invitation:
+    """Send the invitation's e-mail again, with a fresh week to accept it.
+
+    Raises:
+        PermissionDenied, InvitationInvalidError (accepted, revoked or expired).
+    """
+    policy.require(actor, "invitation.resend", invitation)
+    invitation = _invitation_locked(invitation.pk)
+    invitation.expires_at = timezone.now() + timedelta(days=INVITATION_DAYS)
+    invitation.save(update_fields=["expires_at"])
+    _invitation_mail(invitation, inviter=actor, origin=origin)
+    logger.info("invitation resent", extra={"invitation_id": invitation.pk})
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
+    """Make the invitation's link stop working and free its seat.
+
+    Raises:
+        PermissionDenied, InvitationInvalidError (already accepted, revoked or expired).
+    """
+    policy.require(actor, "invitation.revoke", invitation)
+    invitation = _invitation_locked(invitation.pk)
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    logger.info("invitation revoked", extra={"invitation_id": invitation.pk})
     return invitation
 
 
@@ -138,6 +197,8 @@ def invitation_load(token: str) -> Invitation:
         raise InvitationInvalidError("This invitation link is not valid or has expired.")
     if invitation.accepted_at is not None:
         raise InvitationInvalidError("This invitation has already been used. Sign in instead.")
+    if invitation.revoked_at is not None:
+        raise InvitationInvalidError("This invitation was withdrawn or replaced by a newer one.")
     return invitation
 
 
@@ -145,25 +206,30 @@ def invitation_load(token: str) -> Invitation:
 def invitation_accept(*, token: str, password: str, full_name: str = "") -> User:
     """Create the invited person's account in this workspace; the link is then spent.
 
+    Someone who was removed earlier gets their account back, with the invitation's role and
+    the new password.
+
     Raises:
         InvitationInvalidError, PasswordRejectedError, AlreadyMemberError, PlanLimitReachedError.
     """
     invitation = invitation_load(token)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if invitation.accepted_at is not None:  # a double submit raced us
+    if not invitation.is_live:  # a double submit, or a revoke, raced us
         raise InvitationInvalidError("This invitation has already been used. Sign in instead.")
     password_check(password, user=User(email=invitation.email))
-    if User.objects.filter(email__lower=invitation.email).exists():
+    account = User.objects.filter(email__lower=invitation.email).first()
+    if account is not None and account.is_active:
         raise AlreadyMemberError(f"{invitation.email} already has an account here; sign in.")
-    # The plan may have shrunk since the invitation was sent.
-    plan_limit_require(resource="seats", used=User.objects.filter(is_active=True).count)
-    user = User.objects.create_user(
-        invitation.email,
-        password,
-        role=invitation.role,
-        full_name=full_name.strip(),
-        is_staff=invitation.role in (User.Role.OWNER, User.Role.ADMIN),
-    )
+    # The plan may have shrunk since the invitation was sent; this invitation's own seat is
+    # among those counted, so the person may still take it.
+    plan_limit_require(resource="seats", used=lambda: seats_taken() - 1)
+    user = account or User(email=invitation.email)
+    user.role = invitation.role
+    user.is_staff = invitation.role in (User.Role.OWNER, User.Role.ADMIN)
+    user.is_active = True
+    user.full_name = full_name.strip() or user.full_name
+    user.set_password(password)
+    user.save()
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     logger.info("invitation accepted", extra={"invitation_id": invitation.pk, "member_id": user.pk})

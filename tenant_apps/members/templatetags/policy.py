@@ -1,8 +1,8 @@
 """The policy in templates: a control is shown only to those the service would let use it.
 
-    {% load policy %}
-    {% if user|may:"project.create" %}…{% endif %}
-    {% may user "member.remove" member as can_remove %}
+{% load policy %}
+{% if user|may:"project.create" %}…{% endif %}
+{% may user "member.remove" member as can_remove %}
 """
 
 from __future__ import annotations
