@@ -148,6 +148,14 @@ def owner_a(client_a: Client, tenant_a: Tenant) -> Client:
     return client_a
 
 
+def browser_for(tenant: Tenant, user: User) -> Client:
+    """A browser on the tenant's host, signed in as `user` (a user of that tenant's schema)."""
+    client = Client(HTTP_HOST=f"{tenant.subdomain}.localhost")
+    with tenant_context(tenant):
+        client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def client_b(tenant_b: Tenant) -> Client:
     return Client(HTTP_HOST=TENANT_B.host)

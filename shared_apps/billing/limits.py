@@ -68,3 +68,10 @@ def plan_limit_require(*, resource: str, used: Callable[[], int], adding: int = 
         resource=resource,
         limit=limit,
     )
+
+
+def plan_limit(resource: str) -> int | None:
+    """Return the active workspace's limit for `resource` (None: unlimited), for display."""
+    if resource not in RESOURCES:
+        raise ValueError(f"unknown plan resource: {resource}")
+    return plan_for_tenant(tenant_id=require_tenant().id).limit_for(resource)

@@ -7,37 +7,35 @@ from typing import cast
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views import View
 
 from core.errors import AppError
 from core.forms import form_error_add
 from shared_apps.accounts.models import User
 from shared_apps.tenants.addresses import LinkOrigin
-from tenant_apps.members import policy, services
+from tenant_apps.members import policy, selectors, services
 from tenant_apps.members.errors import InvitationInvalidError
 from tenant_apps.members.forms import AcceptInvitationForm, InvitationForm, RoleForm
+from tenant_apps.members.second_factor import member_second_factor_reset
 
 
-class MembersView(LoginRequiredMixin, View):
+class MembersBase(LoginRequiredMixin, View):
     @property
     def actor(self) -> User:
         return cast(User, self.request.user)
 
-    def member(self, member_id: int) -> User:
-        member = User.objects.filter(pk=member_id, is_active=True).first()
-        if member is None:
-            raise Http404("There is no such member in this workspace.")
-        return member
 
+class MembersView(MembersBase):
     def get(self, request: HttpRequest, form: InvitationForm | None = None) -> HttpResponse:
-        policy.require(self.actor, "member.view")
+        can_invite = policy.can(self.actor, "member.invite")
         context = {
-            "members": User.objects.filter(is_active=True).order_by("email"),
+            "members": selectors.member_list(actor=self.actor),
+            "invitations": selectors.invitation_list_live(actor=self.actor) if can_invite else [],
+            "seats": selectors.seats_overview(),
             "invite_form": form or InvitationForm(),
-            "can_invite": policy.can(self.actor, "member.invite"),
-            "can_manage": policy.can(self.actor, "member.change_role"),
             "roles": policy.roles_assignable_by(self.actor),
         }
         return render(request, "members/member_list.html", context, status=400 if form else 200)
@@ -59,25 +57,118 @@ class InvitationSendView(MembersView):
         return self.get(request, form=form)
 
 
-class MemberRoleView(MembersView):
+class MemberRoleView(MembersBase):
     def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        member = selectors.member_get(actor=self.actor, member_id=member_id)
         form = RoleForm(request.POST)
         if form.is_valid():
             try:
                 services.member_role_change(
-                    actor=self.actor, member=self.member(member_id), role=form.cleaned_data["role"]
+                    actor=self.actor, member=member, role=form.cleaned_data["role"]
                 )
             except AppError as error:
                 messages.error(request, error.detail)
+            else:
+                messages.success(request, f"{member.email} is now {member.get_role_display()}.")
         return redirect("members:list")
 
 
-class MemberRemoveView(MembersView):
+class ConfirmedActionView(MembersBase):
+    """A destructive action: GET asks for confirmation, POST does it."""
+
+    title = ""
+    question = ""
+    button = ""
+
+    def confirm_page(self, request: HttpRequest, subject: str) -> HttpResponse:
+        context = {
+            "title": self.title,
+            "question": self.question.format(subject=subject),
+            "button": self.button,
+            "cancel_url": reverse("members:list"),
+        }
+        return render(request, "confirm.html", context)
+
+    def done(self, request: HttpRequest, outcome: str) -> HttpResponse:
+        messages.success(request, outcome)
+        return redirect("members:list")
+
+    def refused(self, request: HttpRequest, error: AppError) -> HttpResponse:
+        messages.error(request, error.detail)
+        return redirect("members:list")
+
+
+class MemberRemoveView(ConfirmedActionView):
+    title = "Remove from the workspace"
+    question = (
+        "Remove {subject} from this workspace? They can no longer sign in; their work stays. "
+        "You can invite them back later."
+    )
+    button = "Remove"
+
+    def get(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        policy.require(self.actor, "member.remove", member)
+        return self.confirm_page(request, member.email)
+
     def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        member = selectors.member_get(actor=self.actor, member_id=member_id)
         try:
-            services.member_remove(actor=self.actor, member=self.member(member_id))
+            services.member_remove(actor=self.actor, member=member)
+        except AppError as error:
+            return self.refused(request, error)
+        return self.done(request, f"{member.email} was removed from the workspace.")
+
+
+class MemberSecondFactorResetView(ConfirmedActionView):
+    title = "Reset two-factor sign-in"
+    question = (
+        "Remove the authenticator and backup codes of {subject}? They set up two-factor "
+        "sign-in again at their next sign-in, and are told by e-mail."
+    )
+    button = "Reset two-factor sign-in"
+
+    def get(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        policy.require(self.actor, "member.reset_second_factor", member)
+        return self.confirm_page(request, member.email)
+
+    def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
+        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        member_second_factor_reset(actor=self.actor, member=member)
+        return self.done(request, f"Two-factor sign-in of {member.email} was reset.")
+
+
+class InvitationRevokeView(ConfirmedActionView):
+    title = "Withdraw the invitation"
+    question = "Withdraw the invitation for {subject}? The link already sent stops working."
+    button = "Withdraw"
+
+    def get(self, request: HttpRequest, invitation_id: int) -> HttpResponse:
+        invitation = selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        policy.require(self.actor, "invitation.revoke", invitation)
+        return self.confirm_page(request, invitation.email)
+
+    def post(self, request: HttpRequest, invitation_id: int) -> HttpResponse:
+        invitation = selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        try:
+            services.invitation_revoke(actor=self.actor, invitation=invitation)
+        except AppError as error:
+            return self.refused(request, error)
+        return self.done(request, f"The invitation for {invitation.email} was withdrawn.")
+
+
+class InvitationResendView(MembersBase):
+    def post(self, request: HttpRequest, invitation_id: int) -> HttpResponse:
+        invitation = selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        try:
+            services.invitation_resend(
+                actor=self.actor, invitation=invitation, origin=LinkOrigin.of(request)
+            )
         except AppError as error:
             messages.error(request, error.detail)
+        else:
+            messages.success(request, f"Invitation sent again to {invitation.email}.")
         return redirect("members:list")
 
 

@@ -75,10 +75,11 @@ def task_create(
     actor: User,
     project: Project,
     title: str,
+    status: str = Task.Status.TODO,
     assignee_id: int | None = None,
     due_date: date | None = None,
 ) -> Task:
-    """Add a task to a project.
+    """Add a task to a project, in the status chosen (to do unless said otherwise).
 
     Raises:
         ProjectArchivedError, AssigneeInvalidError.
@@ -87,7 +88,11 @@ def task_create(
     if project.is_archived:
         raise ProjectArchivedError("This project is archived; its tasks cannot change.")
     task = Task.objects.create(
-        project=project, title=title.strip(), assignee=_assignee(assignee_id), due_date=due_date
+        project=project,
+        title=title.strip(),
+        status=Task.Status(status),
+        assignee=_assignee(assignee_id),
+        due_date=due_date,
     )
     dashboard_invalidate()
     return task

@@ -13,7 +13,7 @@ from core.errors import AppError, NotFoundError
 from core.forms import form_error_add
 from shared_apps.accounts.models import User
 from tenancy.storage import tenant_file_url
-from tenant_apps.projects import selectors, services
+from tenant_apps.projects import policy, selectors, services
 from tenant_apps.projects.forms import AttachmentForm, ProjectForm, TaskForm
 from tenant_apps.projects.models import Project
 
@@ -53,6 +53,7 @@ class ProjectListView(MemberView):
 
 class ProjectCreateView(MemberView):
     def get(self, request: HttpRequest) -> HttpResponse:
+        policy.require(self.actor, "project.create")  # the form is shown only to those it serves
         return render(request, "projects/project_form.html", {"form": ProjectForm()})
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -70,6 +71,7 @@ class ProjectCreateView(MemberView):
 class ProjectUpdateView(ProjectView):
     def get(self, request: HttpRequest, project_id: int) -> HttpResponse:
         project = self.project(project_id)
+        policy.require(self.actor, "project.update", project)
         form = ProjectForm(initial={"name": project.name, "description": project.description})
         return render(request, "projects/project_form.html", {"form": form, "project": project})
 
@@ -112,6 +114,7 @@ class TaskCreateView(ProjectDetailView):
                     actor=self.actor,
                     project=project,
                     title=data["title"],
+                    status=data["status"],
                     assignee_id=data["assignee"],
                     due_date=data["due_date"],
                 )

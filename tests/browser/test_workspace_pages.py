@@ -10,6 +10,7 @@ import pytest
 
 from shared_apps.mail.services import mail_render
 from shared_apps.tenants.models import Tenant
+from tenant_apps.members.models import Invitation
 from tenant_apps.projects.models import Project
 from tests.browser.test_billing_flow import in_own_connection
 from tests.factories import TEST_PASSWORD
@@ -25,7 +26,7 @@ def _sign_in(page: Any, base: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
-def test_an_owner_creates_a_project_and_a_task_through_the_shared_form(
+def test_an_owner_creates_a_project_a_task_and_an_invitation_through_the_pages(
     tenant_a: Tenant, live_url: str, page: Any, artifacts: Path
 ) -> None:
     base = live_url.replace("localhost", "alpha.localhost")
@@ -43,14 +44,23 @@ def test_an_owner_creates_a_project_and_a_task_through_the_shared_form(
         page.screenshot(path=str(artifacts / "project-detail.png"), full_page=True)
 
         page.goto(f"{base}/members/")
-        assert page.locator("button:has-text('Send invitation')").count() == 1
+        page.fill("#id_email", "kim@alpha.test")
+        page.click("button:has-text('Send invitation')")
+        page.wait_for_selector("#invitations td:has-text('kim@alpha.test')")
         page.screenshot(path=str(artifacts / "members.png"), full_page=True)
+
+        page.click("#invitations a:has-text('Withdraw')")
+        page.wait_for_selector("#confirm")
+        page.screenshot(path=str(artifacts / "confirm-withdraw.png"), full_page=True)
+        page.click("#confirm button:has-text('Withdraw')")
+        page.wait_for_selector("#no-invitations")
     finally:
 
-        def forget_project() -> None:
+        def forget() -> None:
             Project.objects.filter(name="Launch plan").delete()
+            Invitation.objects.filter(email="kim@alpha.test").delete()
 
-        in_own_connection(forget_project, tenant_a)
+        in_own_connection(forget, tenant_a)
 
 
 def test_the_error_catalogue_page_lists_the_codes(

@@ -24,8 +24,12 @@ def test_member_list_queries_do_not_grow(
         InvitationFactory.create_batch(rows)
     owner_a.get("/members/")  # warm: the host's route is cached after this
 
-    with django_assert_num_queries(4):  # search path, session, user, the active members
+    # search path, session, user, the active members, the open invitations, the seats in use
+    # (people, then invitations for others), the workspace's plan
+    with django_assert_num_queries(8):
         response = owner_a.get("/members/")
 
     assert response.status_code == 200
     assert len(response.context["members"]) == 1 + 2 * rows  # the owner too
+    assert len(response.context["invitations"]) == rows
+    assert response.context["seats"].taken == 1 + 3 * rows
