@@ -20,6 +20,26 @@ class NotFoundError(AppError):
     code, status, title = "not_found", 404, "Not found"
 
 
+class NameInvalidError(AppError):
+    """A name or title that is empty once cleaned, or too long."""
+
+    code, status, title = "name_invalid", 400, "Name is not valid"
+
+
+def name_clean(value: str, *, field: str = "name", max_length: int = 120) -> str:
+    """Return the name as one clean line (core.text.single_line).
+
+    Raises:
+        NameInvalidError: empty once cleaned, or longer than `max_length`.
+    """
+    from core.text import single_line
+
+    cleaned = single_line(value)
+    if not cleaned or len(cleaned) > max_length:
+        raise NameInvalidError(f"Give a {field} of 1 to {max_length} characters.", field=field)
+    return cleaned
+
+
 def error_catalogue() -> dict[str, tuple[int, str]]:
     """Return every stable code the platform answers with: its status and title.
 

@@ -27,6 +27,7 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
     "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed"),
     "not_acceptable": (406, "Could not satisfy the request Accept header"),
+    "request_too_large": (413, "Request body too large"),
     "unsupported_media_type": (415, "Unsupported media type in request"),
     "throttled": (429, "Request was throttled"),
     "internal_error": (500, "Internal error"),

@@ -20,6 +20,7 @@ from typing import Any
 from django.core import signing
 from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from storages.backends.s3 import S3Storage
 
 from tenancy.context import require_tenant
@@ -81,7 +82,9 @@ def tenant_file_redirect_url(name: str, *, filename: str | None) -> str | None:
         return None
     params: dict[str, Any] = {}
     if filename:
-        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        params["ResponseContentDisposition"] = content_disposition_header(
+            as_attachment=True, filename=filename
+        )
     return str(storage.url(name, parameters=params or None, expire=S3_REDIRECT_SECONDS))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -132,16 +133,33 @@ def subscriptions_for_customer(*, customer_id: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda sub: int(sub.get("created") or 0), reverse=True)
 
 
+def _timestamp_fresh(signature: str | None) -> bool:
+    """Whether the header's `t=` lies within Stripe's tolerance of now, in either direction.
+
+    The stripe library refuses old timestamps only; a clock far ahead would let a captured
+    delivery be replayed for longer.
+    """
+    for part in (signature or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return abs(time.time() - int(value)) <= stripe.Webhook.DEFAULT_TOLERANCE
+    return False
+
+
 def event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """Check a webhook body against its Stripe-Signature header and return the event.
 
     Raises:
         SignatureInvalidError: missing, stale or wrong signature, or not JSON.
     """
+    if not _timestamp_fresh(signature):
+        raise SignatureInvalidError("The Stripe signature is missing, stale or from the future.")
     try:
+        event: Any = json.loads(payload)
+        if not isinstance(event, dict):
+            raise SignatureInvalidError("The body is not a Stripe event.")
         stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
-        event: dict[str, Any] = json.loads(payload)
-    except (stripe.SignatureVerificationError, ValueError, TypeError):
+    except (stripe.SignatureVerificationError, ValueError, TypeError, AttributeError, KeyError):
         raise SignatureInvalidError("The Stripe signature is missing or wrong.") from None
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise SignatureInvalidError("The body is not a Stripe event.")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
+from core.errors import name_clean
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
 from shared_apps.audit.services import audited
@@ -16,7 +17,7 @@ from shared_apps.fleet.migrate.ledger import tenant_migration_record_current
 from shared_apps.fleet.provisioning import ProvisioningPath, pool_claim, schema_provision
 from shared_apps.fleet.tasks import tenants_pool_refill_task
 from shared_apps.tenants.addresses import workspace_host
-from shared_apps.tenants.errors import NameInvalidError, SubdomainTakenError
+from shared_apps.tenants.errors import SubdomainTakenError
 from shared_apps.tenants.models import Domain, Tenant
 from shared_apps.tenants.subdomains import subdomain_clean
 from tenancy import TenantRef, public_context, schemas, tenant_context
@@ -43,9 +44,7 @@ def tenant_create(
     """
     # Not atomic as a whole: the password is hashed before the transaction opens (below).
     with audited("tenant.create", actor=actor, subdomain=subdomain, atomic=False) as entry:
-        name = name.strip()
-        if not name or len(name) > 120:
-            raise NameInvalidError("Give a name of 1 to 120 characters.", field="name")
+        name = name_clean(name)
         subdomain = subdomain_clean(subdomain)
         owner_email = email_clean(owner_email)
         password_check(owner_password, user=User(email=owner_email))

@@ -10,6 +10,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
+from core.text import single_line
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
 from shared_apps.billing.limits import plan_limit_require
@@ -227,7 +228,7 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     user.role = invitation.role
     user.is_staff = invitation.role in (User.Role.OWNER, User.Role.ADMIN)
     user.is_active = True
-    user.full_name = full_name.strip() or user.full_name
+    user.full_name = single_line(full_name)[:150] or user.full_name
     user.set_password(password)
     user.save()
     invitation.accepted_at = timezone.now()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
+import unicodedata
 from datetime import date
 
 from django.conf import settings
@@ -15,6 +17,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.errors import name_clean
+from core.text import single_line
 from shared_apps.accounts.models import User
 from shared_apps.billing.limits import plan_limit_require
 from tenant_apps.projects import policy
@@ -45,7 +49,9 @@ def project_create(*, actor: User, name: str, description: str = "") -> Project:
     """
     policy.require(actor, "project.create")
     plan_limit_require(resource="projects", used=Project.objects.count)
-    project = Project.objects.create(name=name.strip(), description=description, created_by=actor)
+    project = Project.objects.create(
+        name=name_clean(name), description=description, created_by=actor
+    )
     dashboard_invalidate()
     return project
 
@@ -53,7 +59,7 @@ def project_create(*, actor: User, name: str, description: str = "") -> Project:
 @transaction.atomic
 def project_update(*, actor: User, project: Project, name: str, description: str) -> Project:
     policy.require(actor, "project.update", project)
-    project.name = name.strip()
+    project.name = name_clean(name)
     project.description = description
     project.save(update_fields=["name", "description", "updated_at"])
     dashboard_invalidate()
@@ -89,7 +95,7 @@ def task_create(
         raise ProjectArchivedError("This project is archived; its tasks cannot change.")
     task = Task.objects.create(
         project=project,
-        title=title.strip(),
+        title=name_clean(title, field="title", max_length=200),
         status=Task.Status(status),
         assignee=_assignee(assignee_id),
         due_date=due_date,
@@ -111,13 +117,52 @@ def task_update(
     policy.require(actor, "task.update", task)
     if task.project.is_archived:
         raise ProjectArchivedError("This project is archived; its tasks cannot change.")
-    task.title = title.strip()
+    task.title = name_clean(title, field="title", max_length=200)
     task.status = status
     task.assignee = _assignee(assignee_id)
     task.due_date = due_date
     task.save(update_fields=["title", "status", "assignee", "due_date", "updated_at"])
     dashboard_invalidate()
     return task
+
+
+STORED_NAME_MAX_BYTES = 80
+ORIGINAL_NAME_MAX_CHARS = 200
+_NOT_PORTABLE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _split_extension(name: str) -> tuple[str, str]:
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > 10:
+        return name, ""
+    return stem, extension
+
+
+def attachment_display_name(uploaded: str | None) -> str:
+    """Return the name a person gave the file, on one line, within 200 characters."""
+    name = single_line((uploaded or "").replace("\\", "/").rsplit("/", 1)[-1]) or "file"
+    if len(name) <= ORIGINAL_NAME_MAX_CHARS:
+        return name
+    stem, extension = _split_extension(name)
+    keep = ORIGINAL_NAME_MAX_CHARS - (len(extension) + 1 if extension else 0)
+    return f"{stem[:keep]}.{extension}" if extension else stem[:keep]
+
+
+def storage_file_name(original: str) -> str:
+    """Return a name safe for any file system or bucket: ASCII, short, the extension kept.
+
+    The person's own name (any script, up to 200 characters) stays in `original_name` and
+    is given back on download; a file system allows 255 bytes a name.
+    """
+    stem, extension = _split_extension(original)
+
+    def portable(text: str) -> str:
+        ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        return _NOT_PORTABLE.sub("_", ascii_text).strip("_")
+
+    stored = portable(stem)[:STORED_NAME_MAX_BYTES] or "file"
+    suffix = portable(extension)
+    return f"{stored}.{suffix}" if suffix else stored
 
 
 @transaction.atomic
@@ -138,7 +183,7 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
         used=lambda: Attachment.objects.aggregate(total=Sum("size"))["total"] or 0,
         adding=upload.size or 0,
     )
-    name = (upload.name or "file").rsplit("/", 1)[-1][:200]
+    name = attachment_display_name(upload.name)
     attachment = Attachment(
         project=project,
         original_name=name,
@@ -146,7 +191,7 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
         content_type=(upload.content_type or "")[:100],
         uploaded_by=actor,
     )
-    attachment.file.save(name, upload, save=False)
+    attachment.file.save(storage_file_name(name), upload, save=False)
     attachment.save()
     logger.info("attachment stored", extra={"project_id": project.pk, "size": attachment.size})
     return attachment
@@ -165,6 +210,15 @@ def export_request(*, actor: User, project: Project) -> Export:
     return export
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Return the cell so that a spreadsheet shows it as text: a leading `'` before a formula."""
+    return f"'{value}" if value.startswith(FORMULA_PREFIXES) else value
+
+
 def export_build(*, export: Export) -> Export:
     """Write the project's tasks as CSV to the tenant's storage and mark the export ready."""
     Export.objects.filter(pk=export.pk).update(status=Export.Status.RUNNING)
@@ -176,9 +230,9 @@ def export_build(*, export: Export) -> Export:
         writer.writerow(
             [
                 task.pk,
-                task.title,
+                spreadsheet_safe(task.title),
                 task.status,
-                task.assignee.email if task.assignee else "",
+                spreadsheet_safe(task.assignee.email) if task.assignee else "",
                 task.due_date.isoformat() if task.due_date else "",
                 task.created_at.isoformat(),
             ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -389,3 +390,24 @@ def test_the_failure_that_reaches_the_cap_is_logged_as_an_error(
     [record] = [r for r in caplog.records if r.getMessage() == "stripe event abandoned"]
     assert record.levelno == logging.ERROR
     assert record.event_id == completed["id"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "timestamp_shift"),
+    [
+        ("[1, 2, 3]", 0),  # validly signed, but not an object
+        ('"a string"', 0),
+        ("null", 0),
+        (json.dumps(event("invoice.paid", {"object": "invoice"})), 3600),  # from the future
+        (json.dumps(event("invoice.paid", {"object": "invoice"})), -3600),  # stale
+    ],
+)
+def test_a_signed_body_that_is_no_event_or_out_of_tolerance_is_refused(
+    public_client: Client, stripe_fake: FakeStripe, body: str, timestamp_shift: int
+) -> None:
+    header = signature(body, timestamp=int(time.time()) + timestamp_shift)
+    response = public_client.post(
+        WEBHOOK, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "signature_invalid")
+    assert not StripeEvent.objects.exists()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest
 from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core.errors import AppError
-from core.problems import PROBLEM_CONTENT_TYPE, problem_body
+from core.problems import PROBLEM_CODES, PROBLEM_CONTENT_TYPE, problem_body
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             detail=exc.detail,
             request=request,
             errors=errors,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return problem(
+            request=request,
+            status=413,
+            code="request_too_large",
+            title=PROBLEM_CODES["request_too_large"][1],
+            detail="The request body is larger than this endpoint accepts.",
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

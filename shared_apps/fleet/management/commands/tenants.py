@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, OperationalError
 
 from core.errors import AppError
+from core.text import terminal_safe
 from shared_apps.fleet.archive import tenant_archive
 from shared_apps.fleet.creation import tenant_create
 from shared_apps.fleet.delete import tenant_delete
@@ -144,11 +145,12 @@ class Command(BaseCommand):
         try:
             getattr(self, f"verb_{options['verb']}")(options)
         except AppError as error:
-            raise CommandError(error.detail) from None
+            raise CommandError(terminal_safe(error.detail)) from None
         except OperationalError:
             raise  # manage.py turns an unreachable database into its own one line
         except (DatabaseError, psycopg.Error, OSError, RuntimeError) as error:
-            raise CommandError(f"{options['verb']} failed: {error_one_line(error)}") from None
+            message = f"{options['verb']} failed: {error_one_line(error)}"
+            raise CommandError(terminal_safe(message)) from None
 
     # -- verbs ---------------------------------------------------------------------------
 
@@ -322,7 +324,11 @@ class Command(BaseCommand):
             self.stdout.write("No tenants.")
             return
         rows = [("SUBDOMAIN", "STATUS", "HOST", "NAME")] + [
-            (t["subdomain"], t["status"], t["host"] or "-", t["name"]) for t in tenants
+            tuple(
+                terminal_safe(cell, keep_line_breaks=False)
+                for cell in (t["subdomain"], t["status"], t["host"] or "-", t["name"])
+            )
+            for t in tenants
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         for row in rows:
@@ -354,4 +360,5 @@ class Command(BaseCommand):
     # -- helpers -------------------------------------------------------------------------
 
     def _emit(self, options: dict[str, Any], result: dict[str, Any], text: str) -> None:
-        self.stdout.write(json.dumps(result) if options["json"] else text)
+        # JSON escapes control characters itself; text from names must not drive the terminal.
+        self.stdout.write(json.dumps(result) if options["json"] else terminal_safe(text))
