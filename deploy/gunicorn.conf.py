@@ -12,5 +12,7 @@ max_requests = 5000
 max_requests_jitter = 500
 timeout = 30
 graceful_timeout = 30
-accesslog = "-"
+# No access log of gunicorn's own: its request line carries the query string, where links
+# hold tokens. The platform logs requests itself, as redacted JSON (core.redaction).
+accesslog = None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

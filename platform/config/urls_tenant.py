@@ -25,3 +25,4 @@ urlpatterns = [
 ]
 
 handler403 = "tenant_apps.workspace.views.permission_denied"
+handler500 = "tenancy.views.server_error"

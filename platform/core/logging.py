@@ -1,4 +1,5 @@
-"""Every log line is one JSON object carrying tenant, request id and user id."""
+"""Every log line is one JSON object carrying tenant, request id and user id, and no token
+(core.redaction)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from core.redaction import redact
 from core.request_context import current_request_id, current_user_id
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is a field.
@@ -35,4 +37,4 @@ class JsonLineFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))

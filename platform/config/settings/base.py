@@ -92,16 +92,18 @@ TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 
 MIDDLEWARE = [
     "core.request_context.RequestIdMiddleware",  # first: even a 404 for an unknown host has one
-    "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
+    # Above the routing middleware, so the pages it answers itself (unknown or suspended
+    # workspace, bad host) get the same headers, HTTPS redirect and HSTS as every other.
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -371,5 +373,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": ENV.LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # The development server's request lines: JSON and redacted like every other line.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
