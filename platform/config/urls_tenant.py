@@ -11,6 +11,7 @@ from tenant_apps.members.views import InvitationAcceptView
 urlpatterns = [
     path("", include("tenant_apps.workspace.urls")),
     path("", include(two_factor_urls)),
+    path("password/", include("shared_apps.accounts.urls")),
     path("admin/", tenant_admin_site.urls),
     path("projects/", include("tenant_apps.projects.urls")),
     path("members/", include("tenant_apps.members.urls")),

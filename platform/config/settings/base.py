@@ -164,6 +164,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password reset by e-mail (shared_apps.accounts.recovery): a link works once, for an hour,
+# and only in the workspace (or on the root host) it was sent from.
+PASSWORD_RESET_TIMEOUT = 60 * 60  # seconds
+# Reset requests allowed per e-mail address and per client, per workspace (django-ratelimit
+# rates). The counters live in the default cache, which is namespaced per tenant; the
+# client is the trusted-proxy-aware address the sign-in lockout uses too.
+ACCOUNTS_PASSWORD_RESET_RATE_PER_ADDRESS = "5/h"
+ACCOUNTS_PASSWORD_RESET_RATE_PER_CLIENT = "20/h"
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "shared_apps.accounts.lockout.client_ip"
 
 # SIGN-IN HARDENING ---------------------------------------------------------------------
 # django-axes: 5 failures for one e-mail from one IP lock that pair out for 15 minutes.
