@@ -172,12 +172,26 @@ def root(db: None) -> Client:
     return Client(HTTP_HOST="localhost:8000")
 
 
+def rate_limits_forget() -> None:
+    """Forget every rate-limit counter (core.ratelimit), in every tenant's namespace."""
+    from django.core.cache import caches
+    from django_redis import get_redis_connection  # type: ignore[import-untyped]
+
+    redis = get_redis_connection("default")
+    for key in redis.scan_iter(match=f"{caches['default'].key_prefix}:*:rl:*"):
+        redis.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Attempts counted by earlier tests (or runs) do not count against this test's."""
+    rate_limits_forget()
+
+
 @pytest.fixture
 def fresh_signup_throttle() -> None:
-    """Signups earlier in the session do not count against this test's."""
-    from django.core.cache import caches
-
-    caches["platform"].delete_pattern("throttle_*")  # type: ignore[attr-defined]
+    """Signups earlier in the session do not count against this test's (rate limits are
+    forgotten before every test; the fixture names the dependency)."""
 
 
 def table_columns(schema_name: str, table: str) -> set[str]:

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import error_catalogue
 from core.problems import is_api_request, problem_response
+from core.ratelimit import ThrottledError
 
 
 @never_cache
@@ -64,3 +65,12 @@ def forbidden_response(request: HttpRequest, *, layout: str = "base.html") -> Ht
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The root site's handler403."""
     return forbidden_response(request)
+
+
+def throttled_response(
+    request: HttpRequest, error: ThrottledError, *, layout: str = "base.html"
+) -> HttpResponse:
+    """Answer a rate-limited page request: the 429 page, with Retry-After."""
+    response = render(request, "429.html", {"layout": layout, "detail": error.detail}, status=429)
+    response["Retry-After"] = str(error.retry_after)
+    return response

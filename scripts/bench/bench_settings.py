@@ -15,7 +15,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["*"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"signup": "100000/minute"}}  # noqa: F405
+RATE_LIMITS = {**RATE_LIMITS, "signup": {"client": "100000/m"}}  # noqa: F405
 if os.environ.get("BENCH_FAST_HASH") == "1":  # bulk-filling the catalog, not measured
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if os.environ.get("BENCH_EXTRA_MIGRATIONS") == "1":  # 20 trivial migrations, see provisioning.py

@@ -8,6 +8,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from core.http import client_ip
+
+__all__ = ["attempted_username", "client_ip", "locked_out"]
+
 
 def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
     """The e-mail being tried: from the credentials, or from the two-factor login form."""
@@ -16,17 +20,6 @@ def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None 
     return (
         str(request.POST.get("auth-username") or request.POST.get("username") or "").strip().lower()
     )
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The connection's address; X-Forwarded-For only behind TRUSTED_PROXY_COUNT proxies."""
-    proxies = int(str(settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0))
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-min(proxies, len(hops))]
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def locked_out(

@@ -11,6 +11,8 @@ from django.views.generic import FormView, TemplateView
 
 from core.errors import AppError
 from core.forms import form_error_add
+from core.ratelimit import ThrottledError, rate_limit_hit
+from core.views import throttled_response
 from shared_apps.signup.forms import SignupForm
 from shared_apps.signup.services import signup_complete
 from shared_apps.tenants.addresses import LinkOrigin
@@ -38,6 +40,14 @@ class SignupView(FormView):
         # covers redirects too, so this page allows the tenants' hosts as targets.
         response._csp_update = {"form-action": [f"*.{settings.ROOT_DOMAIN}:*"]}  # type: ignore[attr-defined]
         return response
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Every signup provisions a schema: the page counts against the API's limit.
+        try:
+            rate_limit_hit(request, scope="signup")
+        except ThrottledError as error:
+            return throttled_response(request, error)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: SignupForm) -> HttpResponse:
         try:

@@ -14,6 +14,8 @@ from django.views import View
 
 from core.errors import AppError
 from core.forms import form_error_add
+from core.ratelimit import ThrottledError, rate_limit_hit
+from core.views import throttled_response
 from shared_apps.accounts.models import User
 from shared_apps.tenants.addresses import LinkOrigin
 from tenant_apps.members import policy, selectors, services
@@ -43,6 +45,10 @@ class MembersView(MembersBase):
 
 class InvitationSendView(MembersView):
     def post(self, request: HttpRequest) -> HttpResponse:
+        try:  # each invitation is an e-mail sent in the workspace's name
+            rate_limit_hit(request, scope="invitation", actor=str(self.actor.pk))
+        except ThrottledError as error:
+            return throttled_response(request, error, layout="layouts/workspace.html")
         form = InvitationForm(request.POST)
         if form.is_valid():
             try:

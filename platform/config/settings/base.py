@@ -167,13 +167,19 @@ AUTH_PASSWORD_VALIDATORS = [
 # Password reset by e-mail (shared_apps.accounts.recovery): a link works once, for an hour,
 # and only in the workspace (or on the root host) it was sent from.
 PASSWORD_RESET_TIMEOUT = 60 * 60  # seconds
-# Reset requests allowed per e-mail address and per client, per workspace (django-ratelimit
-# rates). The counters live in the default cache, which is namespaced per tenant; the
-# client is the trusted-proxy-aware address the sign-in lockout uses too.
-ACCOUNTS_PASSWORD_RESET_RATE_PER_ADDRESS = "5/h"
-ACCOUNTS_PASSWORD_RESET_RATE_PER_CLIENT = "20/h"
+
+# RATE LIMITS ---------------------------------------------------------------------------
+# core.ratelimit: attempts per scope and key (django-ratelimit rates: "5/h", "30/10m").
+# Counters live in the default cache, namespaced per tenant; "client" is the
+# trusted-proxy-aware address (core.http.client_ip), other keys are hashed.
+RATE_LIMITS: dict[str, dict[str, str]] = {
+    "signup": {"client": "20/h"},  # each signup provisions a schema
+    "sign_in": {"client": "30/10m"},  # axes also locks an address+client after 5 failures
+    "invitation": {"actor": "50/h", "client": "100/h"},
+    "password_reset": {"address": "5/h", "client": "20/h"},
+}
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_IP_META_KEY = "shared_apps.accounts.lockout.client_ip"
+RATELIMIT_IP_META_KEY = "core.http.client_ip"
 
 # SIGN-IN HARDENING ---------------------------------------------------------------------
 # django-axes: 5 failures for one e-mail from one IP lock that pair out for 15 minutes.
@@ -183,7 +189,7 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "shared_apps.accounts.lockout.attempted_username"
-AXES_CLIENT_IP_CALLABLE = "shared_apps.accounts.lockout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 AXES_LOCKOUT_CALLABLE = "shared_apps.accounts.lockout.locked_out"
 AXES_VERBOSE = False
 # Two-factor sign-in (django-two-factor-auth): TOTP apps and backup codes, no SMS.
@@ -325,7 +331,6 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Client IPs for throttling: X-Forwarded-For only behind this many trusted proxies.
     "NUM_PROXIES": ENV.TRUSTED_PROXY_COUNT,
-    "DEFAULT_THROTTLE_RATES": {"signup": "20/hour"},
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Tenant platform API", "VERSION": "1"}
 

@@ -50,7 +50,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     instance = request.path if request is not None else ""
     if isinstance(exc, AppError):
         errors = [{"field": exc.field, "code": exc.code, "detail": exc.detail}] if exc.field else []
-        return problem(
+        response = problem(
             status=exc.status,
             code=exc.code,
             title=exc.title,
@@ -58,6 +58,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             request=request,
             errors=errors,
         )
+        retry_after = exc.extra.get("retry_after")
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, RequestDataTooBig):
         return problem(
             request=request,

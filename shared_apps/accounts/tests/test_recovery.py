@@ -336,7 +336,7 @@ def test_an_address_gets_a_limited_number_of_links(
 ) -> None:
     with tenant_context(tenant_a):
         UserFactory.create(email="popular@alpha.test")
-    limit = int(settings.ACCOUNTS_PASSWORD_RESET_RATE_PER_ADDRESS.split("/")[0])
+    limit = int(settings.RATE_LIMITS["password_reset"]["address"].split("/")[0])
 
     def from_client(n: int, email: str) -> Any:
         browser = Client(HTTP_HOST=TENANT_A.host, REMOTE_ADDR=f"198.51.100.{n}")
@@ -358,7 +358,7 @@ def test_an_address_gets_a_limited_number_of_links(
 def test_a_client_gets_a_limited_number_of_requests_per_workspace(
     tenant_a: Tenant, tenant_b: Tenant, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    limit = int(settings.ACCOUNTS_PASSWORD_RESET_RATE_PER_CLIENT.split("/")[0])
+    limit = int(settings.RATE_LIMITS["password_reset"]["client"].split("/")[0])
     browser = Client(HTTP_HOST=TENANT_A.host, REMOTE_ADDR="203.0.113.20")
     for n in range(limit):
         # A forged X-Forwarded-For does not make a new client without trusted proxies.
@@ -388,7 +388,10 @@ def test_a_client_gets_a_limited_number_of_requests_per_workspace(
 def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
     tenant_a: Tenant, django_capture_on_commit_callbacks: Capture, settings: Any
 ) -> None:
-    settings.ACCOUNTS_PASSWORD_RESET_RATE_PER_CLIENT = "2/h"
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "password_reset": {**settings.RATE_LIMITS["password_reset"], "client": "2/h"},
+    }
     proxy = Client(HTTP_HOST=TENANT_A.host, REMOTE_ADDR="10.0.0.1")
 
     def post(n: int, client_ip: str) -> int:

@@ -7,12 +7,10 @@ import time
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.db import connections
 from django.test import Client, override_settings
 
-from core.api.throttling import SignupThrottle
 from shared_apps.accounts.handoff import handoff_issue
 from shared_apps.fleet.creation import tenant_create
 from shared_apps.tenants.errors import SubdomainTakenError
@@ -142,10 +140,8 @@ def test_api_signup_rule_errors_have_stable_codes(
     assert problem["errors"][0]["field"] == "subdomain"
 
 
-def test_api_signup_is_rate_limited_per_client_ip(
-    root: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(SignupThrottle, "rate", "2/minute", raising=False)
+def test_api_signup_is_rate_limited_per_client_ip(root: Client, settings: Any) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": {"client": "2/m"}}
     invalid = {**SIGNUP, "subdomain": "www"}  # cheap requests; throttling comes first
     for spoofed in ("10.0.0.1", "10.0.0.2"):
         response = root.post(
@@ -165,9 +161,9 @@ def test_api_signup_is_rate_limited_per_client_ip(
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
-    root: Client, monkeypatch: pytest.MonkeyPatch
+    root: Client, settings: Any
 ) -> None:
-    monkeypatch.setattr(SignupThrottle, "rate", "1/minute", raising=False)
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "signup": {"client": "1/m"}}
     invalid = {**SIGNUP, "subdomain": "www"}
     with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}):
 
