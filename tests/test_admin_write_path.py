@@ -407,3 +407,30 @@ def test_resending_a_revoked_invitation_is_an_error_message(
     with tenant_context(tenant_a):
         invitation.refresh_from_db()
     assert invitation.expires_at == expires_at
+
+
+# FINDING 4: MEMBERS -------------------------------------------------------------------
+
+
+ROLE_NEEDED = b"An owner or admin role is needed to open the workspace admin."
+
+
+@pytest.mark.parametrize("with_second_factor", [True, False])
+def test_member_sees_a_refusal_page_instead_of_a_redirect_loop(
+    tenant_a: Tenant, with_second_factor: bool
+) -> None:
+    with tenant_context(tenant_a):
+        if with_second_factor:
+            member = verified_client(HOST, "plain@alpha.test", role=User.Role.MEMBER)
+        else:
+            member = Client(HTTP_HOST=HOST)
+            member.force_login(UserFactory.create(email="plain@alpha.test"))
+
+    response = member.get("/admin/")
+
+    assert response.status_code == 403
+    assert ROLE_NEEDED in response.content
+    assert b'href="/projects/"' in response.content  # the workspace's own layout
+    for path in (PROJECTS, f"{USERS}{pk_of(tenant_a, OWNER_EMAIL)}/password/", "/admin/login/"):
+        deeper = member.get(path)
+        assert (deeper.status_code, ROLE_NEEDED in deeper.content) == (403, True)

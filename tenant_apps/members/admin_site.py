@@ -9,13 +9,14 @@ hold here too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
 
 from core.admin_sites import SecondFactorAdminSite
@@ -25,6 +26,7 @@ from tenant_apps.members import policy
 
 ModelT = TypeVar("ModelT", bound=Model)
 ParentT = TypeVar("ParentT", bound=Model)
+ViewT = TypeVar("ViewT", bound=Callable[..., HttpResponseBase])
 
 
 class TenantAdminSite(SecondFactorAdminSite):
@@ -34,6 +36,37 @@ class TenantAdminSite(SecondFactorAdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return bool(super().has_permission(request)) and policy.can(request.user, "admin.access")  # type: ignore[arg-type]
+
+    def admin_view(self, view: ViewT, cacheable: bool = False) -> ViewT:
+        checked = super().admin_view(view, cacheable)
+
+        @wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if _signed_in_without_role(request):
+                return _role_required(request)
+            return checked(request, *args, **kwargs)
+
+        return cast(ViewT, inner)
+
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
+        if _signed_in_without_role(request):
+            return _role_required(request)
+        return super().login(request, extra_context)
+
+
+def _signed_in_without_role(request: HttpRequest) -> bool:
+    return request.user.is_authenticated and not policy.can(request.user, "admin.access")
+
+
+def _role_required(request: HttpRequest) -> HttpResponse:
+    """Say that the admin needs an owner or admin role, in the workspace's layout.
+
+    Sending a signed-in member to sign in again would bounce straight back (the sign-in
+    page redirects people already signed in): an endless loop instead of an answer.
+    """
+    return TemplateResponse(request, "admin/workspace_role_required.html", status=403)
 
 
 def _allowed(request: HttpRequest) -> bool:
