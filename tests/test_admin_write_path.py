@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.core import mail
 from django.test import Client
@@ -21,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
 from shared_apps.billing.models import Plan
-from shared_apps.tenants.models import Tenant
+from shared_apps.tenants.models import Domain, Tenant
 from tenancy import public_context, tenant_context
 from tenant_apps.members.models import Invitation
 from tenant_apps.projects.models import Project
@@ -434,3 +435,96 @@ def test_member_sees_a_refusal_page_instead_of_a_redirect_loop(
     for path in (PROJECTS, f"{USERS}{pk_of(tenant_a, OWNER_EMAIL)}/password/", "/admin/login/"):
         deeper = member.get(path)
         assert (deeper.status_code, ROLE_NEEDED in deeper.content) == (403, True)
+
+
+# FINDING 5 AND THE PLATFORM ADMIN -----------------------------------------------------
+
+
+@pytest.fixture
+def platform_staff(db: None) -> Client:
+    with public_context():
+        UserFactory.create(email="ops@platform.test", is_staff=True, is_superuser=True)
+        return verified_client("localhost", "ops@platform.test")
+
+
+TENANTS = f"/{settings.ADMIN_URL}tenants/tenant/"
+
+
+def status_of(tenant: Tenant) -> str:
+    with public_context():
+        return str(Tenant.objects.get(pk=tenant.pk).status)
+
+
+def suspensions() -> int:
+    with public_context():
+        return AuditRecord.objects.filter(action="tenant.suspend").count()
+
+
+def test_suspend_asks_for_a_reason_and_refuses_an_empty_one(
+    platform_staff: Client, tenant_a: Tenant
+) -> None:
+    asked = platform_staff.post(TENANTS, {"action": "suspend", "_selected_action": [tenant_a.pk]})
+    assert asked.status_code == 200
+    assert asked.templates[0].name == "admin/tenants/tenant/suspend_confirmation.html"
+    assert asked.context["form"].errors == {}
+
+    for reason in ("", "   "):
+        again = platform_staff.post(
+            TENANTS,
+            {
+                "action": "suspend",
+                "_selected_action": [tenant_a.pk],
+                "post": "yes",
+                "reason": reason,
+            },
+        )
+        assert again.status_code == 200
+        assert again.context["form"].errors == {"reason": ["This field is required."]}
+    assert status_of(tenant_a) == Tenant.Status.ACTIVE
+    assert suspensions() == 0
+
+
+def test_suspend_with_a_reason_records_it_in_the_audit_trail(
+    platform_staff: Client, tenant_a: Tenant
+) -> None:
+    response = platform_staff.post(
+        TENANTS,
+        {
+            "action": "suspend",
+            "_selected_action": [tenant_a.pk],
+            "post": "yes",
+            "reason": "Chargeback on invoice 1042",
+        },
+    )
+
+    assert response.status_code == 302
+    assert messages_of(response) == ["Suspended alpha."]
+    assert status_of(tenant_a) == Tenant.Status.SUSPENDED
+    with public_context():
+        record = AuditRecord.objects.get(action="tenant.suspend")
+    assert (record.actor, record.subdomain, record.outcome, record.detail["reason"]) == (
+        "admin:ops@platform.test",
+        "alpha",
+        AuditRecord.Outcome.SUCCEEDED,
+        "Chargeback on invoice 1042",
+    )
+
+
+def test_tenants_and_domains_are_read_only(platform_staff: Client, tenant_a: Tenant) -> None:
+    with public_context():
+        domain = Domain.objects.get(tenant=tenant_a, is_primary=True)
+    base = f"/{settings.ADMIN_URL}tenants/"
+
+    assert platform_staff.get(f"{base}tenant/{tenant_a.pk}/change/").status_code == 200
+    renamed = platform_staff.post(f"{base}tenant/{tenant_a.pk}/change/", {"name": "Taken Over"})
+    moved = platform_staff.post(
+        f"{base}domain/{domain.pk}/change/",
+        {"domain": "evil.localhost", "tenant": tenant_a.pk, "is_primary": "on"},
+    )
+    added = platform_staff.post(f"{base}domain/add/", {"domain": "x.localhost"})
+
+    assert (renamed.status_code, moved.status_code, added.status_code) == (403, 403, 403)
+    with public_context():
+        assert Tenant.objects.get(pk=tenant_a.pk).name == "Alpha Inc"
+        assert Domain.objects.get(pk=domain.pk).domain == "alpha.localhost"
+        assert not Domain.objects.filter(domain="x.localhost").exists()
