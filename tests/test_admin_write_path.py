@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
-from shared_apps.billing.models import Plan
+from shared_apps.billing.models import Plan, StripeEvent
 from shared_apps.tenants.models import Domain, Tenant
 from tenancy import public_context, tenant_context
 from tenant_apps.members.models import Invitation
@@ -30,6 +30,7 @@ from tests.factories import (
     TEST_PASSWORD,
     InvitationFactory,
     ProjectFactory,
+    StripeEventFactory,
     UserFactory,
 )
 from tests.test_admin import verified_client
@@ -528,3 +529,17 @@ def test_tenants_and_domains_are_read_only(platform_staff: Client, tenant_a: Ten
         assert Tenant.objects.get(pk=tenant_a.pk).name == "Alpha Inc"
         assert Domain.objects.get(pk=domain.pk).domain == "alpha.localhost"
         assert not Domain.objects.filter(domain="x.localhost").exists()
+
+
+def test_billing_copies_are_read_only_and_plans_stay_editable(platform_staff: Client) -> None:
+    with public_context():
+        event = StripeEventFactory.create()
+    base = f"/{settings.ADMIN_URL}billing/"
+
+    deleted = platform_staff.post(f"{base}stripeevent/{event.pk}/delete/", {"post": "yes"})
+    added = platform_staff.get(f"{base}billingaccount/add/")
+    plan_form = platform_staff.get(f"{base}plan/add/")
+
+    assert (deleted.status_code, added.status_code, plan_form.status_code) == (403, 403, 200)
+    with public_context():
+        assert StripeEvent.objects.filter(pk=event.pk).exists()
