@@ -1,4 +1,13 @@
+"""Billing in the platform admin.
+
+Plans are platform configuration and stay editable by platform staff. Billing accounts and
+Stripe events are copies of what Stripe knows and the record of what we received from it:
+read-only (a deleted event row would let a replayed webhook be processed twice).
+"""
+
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -13,21 +22,28 @@ class PlanAdmin(admin.ModelAdmin[Plan]):
     list_filter = ["is_active"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(BillingAccount, site=platform_admin_site)
-class BillingAccountAdmin(admin.ModelAdmin[BillingAccount]):
+class BillingAccountAdmin(ReadOnlyAdmin):
+    """Copied from Stripe; change it there."""
+
     list_display = ["tenant", "plan", "subscription_status", "grace_ends_at"]
     list_filter = ["subscription_status", "plan", "is_suspended_by_billing"]
     search_fields = ["tenant__subdomain", "stripe_customer_id", "stripe_subscription_id"]
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # copied from Stripe; change it there
-
 
 @admin.register(StripeEvent, site=platform_admin_site)
-class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
+class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ["event_id", "type", "received_at", "processed_at", "attempts"]
     list_filter = ["type"]
     search_fields = ["event_id"]
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
