@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
+    "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -185,6 +187,9 @@ ACCOUNTS_DEVICE_CODE_MAX_ATTEMPTS = 5
 ACCOUNTS_DEVICE_CONFIRMATION_SECONDS = 10 * 60
 # Backup codes issued at enrolment and each time new ones are asked for.
 ACCOUNTS_BACKUP_CODE_COUNT = 10
+# How long a process trusts the cached "two-factor required" flag of a workspace; the
+# service that changes it clears the cache at once.
+WORKSPACE_TWO_FACTOR_CACHE_SECONDS = 5 * 60
 
 # SESSIONS AND COOKIES ------------------------------------------------------------------
 # Host-only cookies: a session of tenant A must never be sent to tenant B's host.
