@@ -18,6 +18,7 @@ urlpatterns = [
     path("billing/stripe/webhook/", StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("login/", LoginView.as_view(), name="login"),
     path("password/", include("shared_apps.accounts.urls")),
+    path("", include("shared_apps.accounts.device_urls")),  # before: same paths, gated
     path("", include(two_factor_urls)),
     path(settings.ADMIN_URL, platform_admin_site.urls),
     path("health/", health, name="health"),

@@ -10,6 +10,7 @@ from tenant_apps.members.views import InvitationAcceptView
 
 urlpatterns = [
     path("", include("tenant_apps.workspace.urls")),
+    path("", include("shared_apps.accounts.device_urls")),  # before: same paths, gated
     path("", include(two_factor_urls)),
     path("password/", include("shared_apps.accounts.urls")),
     path("admin/", tenant_admin_site.urls),

@@ -11,3 +11,11 @@ class EmailInvalidError(AppError):
 
 class PasswordRejectedError(AppError):
     code, status, title = "password_rejected", 400, "Password is not acceptable"
+
+
+class PasswordIncorrectError(AppError):
+    code, status, title = "password_incorrect", 400, "Password is not correct"
+
+
+class DeviceCodeInvalidError(AppError):
+    code, status, title = "device_code_invalid", 400, "Confirmation code is not valid"

@@ -12,6 +12,9 @@ class WorkspaceSettings(models.Model):
 
     singleton = models.BooleanField(default=True, unique=True, editable=False)
     timezone = models.CharField(max_length=64, default="UTC")
+    # Everyone signed in must have passed a second factor (owners set it; the workspace
+    # middleware enforces it).
+    is_two_factor_required = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

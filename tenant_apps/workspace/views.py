@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -14,9 +16,14 @@ from django.views.generic import TemplateView
 from two_factor.views import LoginView as TwoFactorLoginView
 
 from core.views import forbidden_response
+from shared_apps.accounts import devices
 from shared_apps.accounts.errors import HandoffInvalidError
 from shared_apps.accounts.handoff import handoff_next_clean, handoff_redeem
+from shared_apps.accounts.models import User
+from tenant_apps.members import policy
+from tenant_apps.workspace.forms import TwoFactorRequireForm
 from tenant_apps.workspace.selectors import workspace_settings_get
+from tenant_apps.workspace.services import workspace_two_factor_require
 
 
 class LoginView(TwoFactorLoginView):
@@ -53,6 +60,36 @@ class HomeView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         return super().get_context_data(settings=workspace_settings_get(), **kwargs)
+
+
+class SecurityView(LoginRequiredMixin, View):
+    """Owners: whether the workspace requires two-factor sign-in, and their own devices."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        actor = cast(User, request.user)
+        policy.require(actor, "workspace.settings")
+        settings = workspace_settings_get()
+        context = {
+            "settings": settings,
+            "devices": devices.device_list_for(actor),
+            "backup_codes_remaining": devices.backup_codes_remaining(actor),
+        }
+        return render(request, "workspace/security.html", context)
+
+
+class TwoFactorRequireView(LoginRequiredMixin, View):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = TwoFactorRequireForm(request.POST)
+        form.is_valid()  # a checkbox: absent means off
+        required = bool(form.cleaned_data.get("required"))
+        workspace_two_factor_require(actor=cast(User, request.user), required=required)
+        messages.success(
+            request,
+            "Everyone now signs in with a second factor."
+            if required
+            else "Two-factor sign-in is no longer required.",
+        )
+        return redirect("workspace:security")
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

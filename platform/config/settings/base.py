@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
+    "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -195,6 +197,17 @@ AXES_VERBOSE = False
 # Two-factor sign-in (django-two-factor-auth): TOTP apps and backup codes, no SMS.
 TWO_FACTOR_PATCH_ADMIN = False
 OTP_TOTP_ISSUER = "Tenant Platform"
+# Adding a second factor takes more than a session: the password again, then a code e-mailed
+# to the account (shared_apps.accounts.devices). The code lives this long, allows this many
+# tries, and the confirmation it gives lasts this long, in that session only.
+ACCOUNTS_DEVICE_CODE_SECONDS = 10 * 60
+ACCOUNTS_DEVICE_CODE_MAX_ATTEMPTS = 5
+ACCOUNTS_DEVICE_CONFIRMATION_SECONDS = 10 * 60
+# Backup codes issued at enrolment and each time new ones are asked for.
+ACCOUNTS_BACKUP_CODE_COUNT = 10
+# How long a process trusts the cached "two-factor required" flag of a workspace; the
+# service that changes it clears the cache at once.
+WORKSPACE_TWO_FACTOR_CACHE_SECONDS = 5 * 60
 
 # SESSIONS AND COOKIES ------------------------------------------------------------------
 # Host-only cookies: a session of tenant A must never be sent to tenant B's host.
