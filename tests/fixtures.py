@@ -208,12 +208,20 @@ def table_columns(schema_name: str, table: str) -> set[str]:
 
 
 def follow_handoff(location: str) -> tuple[Client, Any]:
-    """Follow a signup's hand-off link on the new workspace's host, like its browser."""
-    from urllib.parse import urlsplit
+    """Follow a signup's hand-off link on the new workspace's host, like its browser: open
+    the page it leads to, then continue from it (a POST with the page's CSRF token)."""
+    from urllib.parse import parse_qs, urlsplit
 
     parts = urlsplit(location)
-    browser = Client(HTTP_HOST=parts.netloc)
-    return browser, browser.get(f"{parts.path}?{parts.query}")
+    browser = Client(HTTP_HOST=parts.netloc, enforce_csrf_checks=True)
+    page = browser.get(f"{parts.path}?{parts.query}")
+    if page.status_code != 200:
+        return browser, page
+    fields = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    fields["csrfmiddlewaretoken"] = page.context["csrf_token"]
+    landed = browser.post(parts.path, fields)
+    browser.handler.enforce_csrf_checks = False  # later steps of a test post like other clients
+    return browser, landed
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ def _suspended(tenant_b: Tenant) -> Client:
     return Client(HTTP_HOST="beta.localhost")
 
 
+SIGN_IN = {"login_view-current_step": "auth", "auth-username": "x@y.test", "auth-password": "x"}
+
 RESPONSES: dict[str, tuple[Callable[..., Client], str, int]] = {
     "landing": (lambda **_: Client(HTTP_HOST="localhost"), "/", 200),
     "signup page": (lambda **_: Client(HTTP_HOST="localhost"), "/signup/", 200),
@@ -45,7 +47,8 @@ RESPONSES: dict[str, tuple[Callable[..., Client], str, int]] = {
     "bad host": (lambda **_: Client(HTTP_HOST="evil.example.org"), "/", 400),
     "suspended page": (lambda tenant_b, **_: _suspended(tenant_b), "/", 403),
     "suspended api": (lambda tenant_b, **_: _suspended(tenant_b), "/api/v1/projects", 403),
-    "unreachable workspace": (lambda **_: _unreachable_workspace(), "/login/", 503),
+    # A sign-in attempt reads the workspace's users: the schema is needed, and missing.
+    "unreachable workspace": (lambda **_: _unreachable_workspace(), "POST /login/", 503),
 }
 
 
@@ -54,7 +57,11 @@ def test_every_kind_of_response_carries_the_security_headers(
     kind: str, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
     make_client, path, status = RESPONSES[kind]
-    response = make_client(tenant_b=tenant_b).get(path)
+    client = make_client(tenant_b=tenant_b)
+    if path.startswith("POST "):
+        response = client.post(path.removeprefix("POST "), SIGN_IN)
+    else:
+        response = client.get(path)
     assert response.status_code == status
     assert {name: response.get(name) for name in HEADERS} == HEADERS
     if response["Content-Type"].startswith("text/html"):

@@ -81,6 +81,18 @@ def test_production_refuses_to_start_without_secret_key() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["short-key", "a" * 64, "django-insecure-" + "x1y2z3" * 10],
+    ids=["short", "one character repeated", "django's placeholder"],
+)
+def test_production_refuses_a_weak_secret_key(key: str) -> None:
+    result = start("config.settings.prod", SECRET_KEY=key, ADMIN_URL="ops-7f3a/")
+    assert result.returncode == 78
+    assert result.stderr.startswith("Configuration error: SECRET_KEY is weak:")
+    assert key not in result.stderr
+
+
 def test_secret_values_are_never_echoed() -> None:
     result = start("config.settings.local", DATABASE_URL="mysql://user:hunter2@db/app")
     assert result.returncode == 78

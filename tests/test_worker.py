@@ -13,6 +13,7 @@ from django.test import Client
 
 import tests.celery_probe  # noqa: F401  (registers the probe tasks in this process too)
 from config.celery import app
+from core.request_context import request_id_context
 from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.tasks import tenants_fan_out_task
@@ -181,3 +182,23 @@ def test_beat_fan_out_reaches_every_active_tenant(committed: tuple[Tenant, Tenan
     assert wait_for(lambda: refreshed(tenant_b) is not None) is True
     with tenant_context(tenant_b):
         assert caches["default"].get(DASHBOARD_KEY) == {}
+
+
+def test_celerys_own_lines_name_the_tenant_and_request(
+    committed: tuple[Tenant, Tenant], celery_worker_log: Path
+) -> None:
+    tenant_a, _ = committed
+    request_id = f"celery-{uuid.uuid4().hex[:12]}"
+    key = f"probe:{uuid.uuid4().hex}"
+    with tenant_context(tenant_a), request_id_context(request_id):
+        app.tasks["probe.where_am_i"].apply_async(kwargs={"key": key})
+
+    def succeeded() -> dict[str, Any] | None:
+        for line in worker_lines(celery_worker_log):
+            if line["logger"] == "celery.app.trace" and line.get("request_id") == request_id:
+                return line
+        return None
+
+    line = wait_for(succeeded, message="no line of Celery's own for the task")
+    assert "succeeded" in line["message"]
+    assert line["tenant"] == "alpha"

@@ -3,10 +3,10 @@
 from django.conf import settings
 from django.urls import include, path
 from two_factor.urls import urlpatterns as two_factor_urls
-from two_factor.views import LoginView
 
 from core.admin_sites import platform_admin_site
 from core.views import api_not_found, errors_catalogue, health
+from shared_apps.accounts.sign_in import LoginView
 from shared_apps.billing.api.views import StripeWebhookApi
 from shared_apps.signup.api.views import SignupApi
 from shared_apps.signup.views import LandingView, SignupView

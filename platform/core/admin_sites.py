@@ -9,11 +9,21 @@ from __future__ import annotations
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import URLPattern, URLResolver
 from django_otp import user_has_device
 from two_factor.admin import AdminSiteOTPRequiredMixin
 
 
 class SecondFactorAdminSite(AdminSiteOTPRequiredMixin, AdminSite):
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        # Django's "view on site" shortcut (`r/<content type>/<id>/`) resolves any content
+        # type through the search path and redirects off the admin: neither site needs it.
+        return [
+            pattern
+            for pattern in super().get_urls()
+            if getattr(pattern, "name", None) != "view_on_site"
+        ]
+
     def login(
         self, request: HttpRequest, extra_context: dict[str, object] | None = None
     ) -> HttpResponse:

@@ -15,9 +15,26 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _CONTEXT = ("tenant", "request_id", "user_id")
 
 
+def current_task_header(name: str) -> str | None:
+    """A header of the Celery task being executed in this thread, if any.
+
+    Celery's own lines ("Task … succeeded in 0.01s") are written by its tracer around the
+    task body, outside the contexts the body runs in; the message's headers still say whose
+    task it is.
+    """
+    from celery import current_task
+
+    request = getattr(current_task, "request", None) if current_task else None
+    if request is None:
+        return None
+    headers = getattr(request, "headers", None) or {}
+    value = headers.get(name) or getattr(request, name, None)
+    return str(value) if value else None
+
+
 class RequestLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id()
+        record.request_id = current_request_id() or current_task_header("request_id")
         record.user_id = current_user_id()
         return True
 

@@ -29,6 +29,7 @@ from tenancy.context import TenantRef, current_tenant, public_context, tenant_co
 logger = logging.getLogger(__name__)
 
 TENANT_HEADER = "tenant_id"
+TENANT_NAME_HEADER = "tenant"
 REQUEST_HEADER = "request_id"
 
 
@@ -38,6 +39,7 @@ def outgoing_headers() -> dict[str, str]:
     tenant = current_tenant()
     if tenant is not None:
         headers[TENANT_HEADER] = str(tenant.id)
+        headers[TENANT_NAME_HEADER] = tenant.subdomain  # for log lines only, never trusted
     request_id = current_request_id()
     if request_id:
         headers[REQUEST_HEADER] = request_id

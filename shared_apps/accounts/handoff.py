@@ -36,12 +36,8 @@ def handoff_issue(*, tenant_id: UUID, user_id: int) -> str:
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def handoff_redeem(token: str) -> User:
-    """Return the user the token was issued for, in the active tenant; the token is then spent.
-
-    Raises:
-        HandoffInvalidError: forged, expired, already used, or issued for another tenant.
-    """
+def _handoff_load(token: str) -> tuple[User, str]:
+    """Check the token and return its user and nonce, without spending it."""
     tenant = require_tenant()
     try:
         payload = signing.loads(token, salt=SALT, max_age=HANDOFF_MAX_AGE)
@@ -53,14 +49,44 @@ def handoff_redeem(token: str) -> User:
         raise HandoffInvalidError("This sign-in link is not valid.") from None
     if payload.get("t") != str(tenant.id):
         raise HandoffInvalidError("This sign-in link is not valid.")
-    # Claim the nonce atomically (Redis SET NX); it outlives the token's validity window.
-    if not caches["platform"].add(f"handoff:{payload['n']}", 1, timeout=HANDOFF_MAX_AGE * 2):
+    if caches["platform"].get(_nonce_key(payload["n"])) is not None:
         raise HandoffInvalidError(
             "This sign-in link has already been used. Sign in with your password."
         )
     user = User.objects.filter(pk=payload["u"], is_active=True).first()
     if user is None:
         raise HandoffInvalidError("This sign-in link is not valid.")
+    return user, str(payload["n"])
+
+
+def _nonce_key(nonce: str) -> str:
+    return f"handoff:{nonce}"
+
+
+def handoff_peek(token: str) -> User:
+    """Return whom the token would sign in, in the active tenant, leaving it unspent.
+
+    The hand-off page shows this before anyone is signed in: a link pushed into someone
+    else's browser names the workspace and account it leads to, and needs their click.
+
+    Raises:
+        HandoffInvalidError: forged, expired, already used, or issued for another tenant.
+    """
+    return _handoff_load(token)[0]
+
+
+def handoff_redeem(token: str) -> User:
+    """Return the user the token was issued for, in the active tenant; the token is then spent.
+
+    Raises:
+        HandoffInvalidError: forged, expired, already used, or issued for another tenant.
+    """
+    user, nonce = _handoff_load(token)
+    # Claim the nonce atomically (Redis SET NX); it outlives the token's validity window.
+    if not caches["platform"].add(_nonce_key(nonce), 1, timeout=HANDOFF_MAX_AGE * 2):
+        raise HandoffInvalidError(
+            "This sign-in link has already been used. Sign in with your password."
+        )
     return user
 
 

@@ -13,23 +13,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 from django.views.generic import TemplateView
-from two_factor.views import LoginView as TwoFactorLoginView
 
 from core.views import forbidden_response
 from shared_apps.accounts import devices
 from shared_apps.accounts.errors import HandoffInvalidError
-from shared_apps.accounts.handoff import handoff_next_clean, handoff_redeem
+from shared_apps.accounts.handoff import handoff_next_clean, handoff_peek, handoff_redeem
 from shared_apps.accounts.models import User
+from shared_apps.accounts.sign_in import LoginView as SignInView
 from tenant_apps.members import policy
 from tenant_apps.workspace.forms import TwoFactorRequireForm
 from tenant_apps.workspace.selectors import workspace_settings_get
 from tenant_apps.workspace.services import workspace_two_factor_require
 
 
-class LoginView(TwoFactorLoginView):
+class LoginView(SignInView):
     """Password, then the second factor for those who enrolled one (two-factor flow)."""
-
-    redirect_authenticated_user = True
 
 
 class LogoutView(auth_views.LogoutView):
@@ -42,17 +40,35 @@ class HandoffView(View):
     A paid plan chosen at signup continues to this workspace's checkout page (`next`).
     """
 
+    template_name = "workspace/handoff.html"
+
     def get(self, request: HttpRequest) -> HttpResponse:
+        """Show whom the link signs in, and where; signing in takes the person's click."""
+        token = request.GET.get("token", "")
         next_path = handoff_next_clean(request.GET.get("next", ""))
         try:
-            user = handoff_redeem(request.GET.get("token", ""))
+            user = handoff_peek(token)
         except HandoffInvalidError as error:
-            # The password sign-in continues to the same place.
-            login_query = urlencode({"next": next_path}) if next_path else ""
-            context = {"notice": error.detail, "login_query": login_query}
-            return render(request, "workspace/handoff_invalid.html", context, status=400)
+            return self.invalid(request, error, next_path)
+        context = {"account": user, "token": token, "next": next_path or ""}
+        return render(request, self.template_name, context)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        next_path = handoff_next_clean(request.POST.get("next", ""))
+        try:
+            user = handoff_redeem(request.POST.get("token", ""))
+        except HandoffInvalidError as error:
+            return self.invalid(request, error, next_path)
         login(request, user, backend="shared_apps.accounts.backends.EmailBackend")
         return redirect(next_path or "workspace:home")
+
+    def invalid(
+        self, request: HttpRequest, error: HandoffInvalidError, next_path: str | None
+    ) -> HttpResponse:
+        # The password sign-in continues to the same place.
+        login_query = urlencode({"next": next_path}) if next_path else ""
+        context = {"notice": error.detail, "login_query": login_query}
+        return render(request, "workspace/handoff_invalid.html", context, status=400)
 
 
 class HomeView(LoginRequiredMixin, TemplateView):

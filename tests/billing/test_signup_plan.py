@@ -247,7 +247,7 @@ def owner_handoff(tenant: Tenant, next_path: str) -> Any:
         owner = owner_of(tenant)
     token = handoff_issue(tenant_id=tenant.id, user_id=owner.pk)
     browser = Client(HTTP_HOST="alpha.localhost")
-    return browser.get("/auth/handoff/", {"token": token, "next": next_path})
+    return browser.post("/auth/handoff/", {"token": token, "next": next_path})
 
 
 def test_handoff_continues_to_the_workspace_checkout_page(tenant_a: Tenant) -> None:

@@ -30,6 +30,11 @@ def test_signup_form_lands_on_the_new_workspace_signed_in(
         page.fill("#id_password", TEST_PASSWORD)
         page.click("button[type=submit]")
 
+        # The new workspace names the account the link signs in; the owner continues.
+        page.wait_for_selector("#handoff-continue", timeout=15_000)
+        assert page.locator("#handoff-account").inner_text() == "wile@acme.test"
+        page.screenshot(path=str(artifacts / "handoff.png"), full_page=True)
+        page.click("#handoff-continue")
         page.wait_for_url(re.compile(r"^http://acme\.localhost:\d+/$"), timeout=15_000)
         assert page.locator("h1").inner_text() == "Welcome to Acme Rockets"
         assert "wile@acme.test" in page.content()

@@ -262,6 +262,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "billing-grace-expire": {"task": "billing.grace_expire", "schedule": 15 * 60},
     # Stripe events whose processing gave up are tried again (each is applied at most once).
     "billing-events-retry": {"task": "billing.events_retry", "schedule": 30 * 60},
+    # Expired sessions, in every workspace's schema and in public (platform staff).
+    "clear-expired-sessions": {
+        "task": "tenants.fan_out",
+        "schedule": 24 * 60 * 60,
+        "kwargs": {"task_name": "accounts.sessions_clear"},
+    },
+    "clear-expired-sessions-public": {
+        "task": "accounts.sessions_clear_public",
+        "schedule": 24 * 60 * 60,
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"

@@ -5,9 +5,24 @@ import sys
 from config.settings.base import *  # noqa: F403
 from config.settings.base import ENV
 
-if not ENV.SECRET_KEY:
+# Django signs sessions, hand-off and reset links with it: a guessable key forges them all.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE = 5
+_secret = ENV.SECRET_KEY.get_secret_value() if ENV.SECRET_KEY else ""
+if not _secret:
     print(
         "Configuration error: SECRET_KEY is not set: expected a long random string", file=sys.stderr
+    )
+    raise SystemExit(78)
+if (
+    len(_secret) < SECRET_KEY_MIN_LENGTH
+    or len(set(_secret)) < SECRET_KEY_MIN_UNIQUE
+    or _secret.startswith("django-insecure")
+):
+    print(
+        f"Configuration error: SECRET_KEY is weak: expected at least {SECRET_KEY_MIN_LENGTH} "
+        "random characters (python -c 'import secrets; print(secrets.token_urlsafe(64))')",
+        file=sys.stderr,
     )
     raise SystemExit(78)
 if ENV.ADMIN_URL == "admin/":

@@ -43,8 +43,9 @@ def test_the_end_of_a_request_recycles_a_swollen_connection(
 ) -> None:  # the session tenants alpha and beta, committed
     settings.TENANT_CONNECTION_MAX_SCHEMAS = 2
     tenant_connection().close()
-    # The sign-in page stores its wizard state in the session table: a query per tenant.
-    assert Client(HTTP_HOST="alpha.localhost").get("/login/").status_code == 200
+    # A sign-in attempt reads the tenant's users: a query per tenant.
+    attempt = {"login_view-current_step": "auth", "auth-username": "x@y.test", "auth-password": "x"}
+    assert Client(HTTP_HOST="alpha.localhost").post("/login/", attempt).status_code == 200
     assert tenant_connection().connection is not None
-    assert Client(HTTP_HOST="beta.localhost").get("/login/").status_code == 200
+    assert Client(HTTP_HOST="beta.localhost").post("/login/", attempt).status_code == 200
     assert tenant_connection().connection is None

@@ -185,11 +185,37 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(
 
 def test_handoff_token_works_once(client_a: Client, tenant_a: Tenant) -> None:
     token = handoff_issue(tenant_id=tenant_a.id, user_id=1)
-    assert client_a.get("/auth/handoff/", {"token": token}).status_code == 302
-    replay = Client(HTTP_HOST="alpha.localhost").get("/auth/handoff/", {"token": token})
+    assert client_a.post("/auth/handoff/", {"token": token}).status_code == 302
+    replay = Client(HTTP_HOST="alpha.localhost").post("/auth/handoff/", {"token": token})
     assert replay.status_code == 400
     assert b"already been used" in replay.content
     assert "sessionid" not in replay.cookies
+    assert (
+        Client(HTTP_HOST="alpha.localhost").get("/auth/handoff/", {"token": token}).status_code
+        == 400
+    )
+
+
+def test_opening_a_handoff_link_signs_nobody_in_until_they_continue(
+    tenant_a: Tenant,
+) -> None:
+    # Login CSRF: a link pushed into someone's browser must not sign it in by itself.
+    token = handoff_issue(tenant_id=tenant_a.id, user_id=1)
+    browser = Client(HTTP_HOST="alpha.localhost", enforce_csrf_checks=True)
+    page = browser.get("/auth/handoff/", {"token": token})
+    assert page.status_code == 200
+    assert b'id="handoff-account">owner@alpha.test<' in page.content
+    assert "sessionid" not in page.cookies
+    assert browser.get("/").status_code == 302  # still anonymous
+
+    forged_form = Client(HTTP_HOST="alpha.localhost", enforce_csrf_checks=True)
+    assert forged_form.post("/auth/handoff/", {"token": token}).status_code == 403  # no CSRF
+
+    continued = browser.post(
+        "/auth/handoff/", {"token": token, "csrfmiddlewaretoken": page.context["csrf_token"]}
+    )
+    assert (continued.status_code, continued["Location"]) == (302, "/")
+    assert browser.get("/").status_code == 200
 
 
 def test_expired_handoff_token_is_refused(
@@ -202,14 +228,15 @@ def test_expired_handoff_token_is_refused(
     response = client_a.get("/auth/handoff/", {"token": token})
     assert response.status_code == 400
     assert b"expired" in response.content
+    assert client_a.post("/auth/handoff/", {"token": token}).status_code == 400
 
 
 def test_handoff_token_of_tenant_a_is_refused_on_tenant_b(
     client_b: Client, tenant_a: Tenant
 ) -> None:
     token = handoff_issue(tenant_id=tenant_a.id, user_id=1)
-    response = client_b.get("/auth/handoff/", {"token": token})
-    assert response.status_code == 400
+    assert client_b.get("/auth/handoff/", {"token": token}).status_code == 400
+    assert client_b.post("/auth/handoff/", {"token": token}).status_code == 400
     assert client_b.get("/").status_code == 302  # still anonymous
 
 
