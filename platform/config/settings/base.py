@@ -243,6 +243,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "billing-grace-expire": {"task": "billing.grace_expire", "schedule": 15 * 60},
     # Stripe events whose processing gave up are tried again (each is applied at most once).
     "billing-events-retry": {"task": "billing.events_retry", "schedule": 30 * 60},
+    # Tenant schemas drifting from their migrations between releases (a table dropped by
+    # hand) are quarantined before public's table of the same name is read (shared_apps.fleet).
+    "tenants-verify": {"task": "tenants.verify", "schedule": 15 * 60},
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
