@@ -40,6 +40,8 @@ class TenantRef:
     subdomain: str
     name: str
     status: str
+    # The schema does not match its migrations (`tenants verify`): not routed, no tasks.
+    is_quarantined: bool = False
 
     def __post_init__(self) -> None:
         if not TENANT_SCHEMA_PATTERN.match(self.schema_name):
@@ -55,6 +57,7 @@ class TenantRef:
             subdomain=tenant.subdomain,
             name=tenant.name,
             status=tenant.status,
+            is_quarantined=getattr(tenant, "quarantined_at", None) is not None,
         )
 
 

@@ -23,6 +23,7 @@ SUSPENDED = "suspended"
 
 
 SUSPENDED_DETAIL = "This workspace is suspended. Its data is kept; contact its owner."
+UNAVAILABLE_DETAIL = "This workspace cannot be reached right now; try again shortly."
 
 
 def _logged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -78,6 +79,9 @@ class TenantRoutingMiddleware:
                     ),
                 )
             return self._page(request, "errors/tenant_suspended.html", 403)
+        if tenant.is_quarantined:
+            # Its schema lacks tables public has under the same names: never enter it.
+            return _logged(request, self._unavailable(request))
 
         request.tenant = tenant  # type: ignore[attr-defined]
         request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
@@ -88,13 +92,15 @@ class TenantRoutingMiddleware:
         if isinstance(exception, TenantSchemaMissingError):
             # Fail closed: never fall back to the public tables of the same name.
             logger.error("tenant schema missing", extra={"schema": exception.schema_name})
-            if is_api_request(request):
-                detail = "This workspace cannot be reached right now; try again shortly."
-                return problem_response(
-                    request, status=503, code="tenant_unavailable", detail=detail
-                )
-            return self._page(request, "errors/tenant_unavailable.html", 503)
+            return self._unavailable(request)
         return None
+
+    def _unavailable(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request):
+            return problem_response(
+                request, status=503, code="tenant_unavailable", detail=UNAVAILABLE_DETAIL
+            )
+        return self._page(request, "errors/tenant_unavailable.html", 503)
 
     def _page(self, request: HttpRequest, template: str, status: int) -> HttpResponse:
         request.tenant = None  # type: ignore[attr-defined]

@@ -4,7 +4,8 @@ On publish, `TenantTask` adds message headers naming the active tenant and the r
 In the worker it enters that tenant before the task body and leaves it after, even when
 the body raises (the worker then returns to the public schema). A message that needs a
 tenant and arrives without one (sent by name, by beat, or by another service) is refused,
-never run against the public schema. Tasks of a suspended or archived tenant are skipped.
+never run against the public schema. Tasks of a suspended, archived or quarantined tenant
+are skipped.
 
 tenant-schemas-celery does the schema switch on the connection only: the cache namespace,
 storage prefix and log fields here follow tenancy's ContextVar, and a message without a
@@ -28,6 +29,7 @@ from tenancy.context import TenantRef, current_tenant, public_context, tenant_co
 
 logger = logging.getLogger(__name__)
 
+ACTIVE = "active"
 TENANT_HEADER = "tenant_id"
 TENANT_NAME_HEADER = "tenant"
 REQUEST_HEADER = "request_id"
@@ -56,9 +58,14 @@ def _incoming(task: Task, name: str) -> str | None:
 def _load_tenant(tenant_id: str) -> TenantRef | None:
     with public_context():
         tenant = get_tenant_model().objects.filter(pk=UUID(tenant_id)).first()
-    if tenant is None or not tenant.is_active:
+    if tenant is None:
         return None
-    return TenantRef.of(tenant)
+    ref = TenantRef.of(tenant)
+    # A quarantined schema lacks tables that public has under the same name: skip, never
+    # let a task read public's in their place.
+    if ref.status != ACTIVE or ref.is_quarantined:
+        return None
+    return ref
 
 
 class TenantTask(Task):
@@ -92,7 +99,7 @@ class TenantTask(Task):
                     return super().__call__(*args, **kwargs)
             tenant = _load_tenant(tenant_id)
             if tenant is None:
-                logger.info("task skipped: tenant not active", extra={"task": self.name})
+                logger.info("task skipped: tenant not served", extra={"task": self.name})
                 return None
             with tenant_context(tenant):
                 return super().__call__(*args, **kwargs)

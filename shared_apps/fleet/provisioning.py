@@ -71,6 +71,12 @@ class _TemplateCache:
             self._sql = None
 
 
+def template_catalog_missing() -> bool:
+    """Whether the stored template predates catalogs (`tenants verify` needs one)."""
+    with public_context():
+        return not SchemaTemplate.objects.filter(name=TEMPLATE_NAME).exclude(catalog={}).exists()
+
+
 TEMPLATE = _TemplateCache()
 
 
@@ -178,11 +184,18 @@ def template_refresh() -> SchemaTemplate:
             with template_context(name):
                 _migrate(name)
             sql = schemas.schema_dump_portable(name)
+            # What `tenants verify` expects of every tenant at these migrations.
+            catalog = schemas.schema_catalog(name)
         finally:
             schemas.schema_drop(name)  # the stored SQL is the template; keep the catalog lean
         template, _ = SchemaTemplate.objects.update_or_create(
             name=TEMPLATE_NAME,
-            defaults={"migration_state": state, "sql": sql, "refreshed_at": timezone.now()},
+            defaults={
+                "migration_state": state,
+                "sql": sql,
+                "catalog": catalog,
+                "refreshed_at": timezone.now(),
+            },
         )
     TEMPLATE.forget()
     pool_prune()

@@ -29,11 +29,13 @@ def fleet_command_run(
     report: RunReport, *, name: str, args: list[str], actor: str, subdomain: str = ""
 ) -> list[str]:
     """Run a command inside the tenant with `subdomain`, or without one inside every active
-    and suspended tenant, one after another (audited); return the subdomains it ran in.
+    and suspended tenant that is not quarantined, one after another (audited); return the
+    subdomains it ran in.
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
-        TenantStateInvalidError: that tenant has no schema (archived, provisioning).
+        TenantStateInvalidError: that tenant has no schema (archived, provisioning), or it
+            is quarantined (a command there could read or change public's tables).
         OperationFailedError: the command failed in some tenants (the others ran it).
     """
     # Not atomic: each command manages its own transactions.
@@ -60,6 +62,12 @@ def _served(subdomain: str) -> Tenant:
     tenant = tenant_get(subdomain=subdomain)
     if tenant.status not in SERVED:
         raise TenantStateInvalidError(f"'{tenant.subdomain}' is {tenant.status}; it has no schema")
+    if tenant.is_quarantined:
+        # `clearsessions` there would empty public's django_session in place of its own.
+        raise TenantStateInvalidError(
+            f"'{tenant.subdomain}' is quarantined ({tenant.quarantine_reason}); repair its "
+            "schema, then `tenants verify`"
+        )
     return tenant
 
 

@@ -20,5 +20,7 @@ def tenant_list_for_operator(*, actor: str, status: str | None = None) -> list[T
 
 
 def tenant_list_served() -> list[Tenant]:
-    """Return the tenants that have a schema (active or suspended), ordered by subdomain."""
-    return list(Tenant.objects.filter(status__in=SERVED).order_by("subdomain"))
+    """Return the tenants that have a schema (active or suspended) that can be trusted (not
+    quarantined), ordered by subdomain."""
+    served = Tenant.objects.filter(status__in=SERVED, quarantined_at__isnull=True)
+    return list(served.order_by("subdomain"))

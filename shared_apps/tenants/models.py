@@ -42,6 +42,14 @@ class Tenant(TenantMixin):
     status: models.CharField[str, str] = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PROVISIONING
     )
+    # Quarantine is not a status: it says the schema no longer matches its migrations (a
+    # table gone, which PostgreSQL would resolve to public's), whatever the operator or
+    # billing decided. A suspended tenant stays suspended through it; `tenants verify` and
+    # `tenants migrate` set and clear it, nothing else (shared_apps.fleet.verify).
+    quarantined_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    quarantine_reason: models.TextField[str, str] = models.TextField(blank=True)
     created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
     updated_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now=True)
     schema_name: str
@@ -71,6 +79,10 @@ class Tenant(TenantMixin):
                 name="tenant_status_known",
             ),
             models.CheckConstraint(condition=~Q(name=""), name="tenant_name_not_blank"),
+            models.CheckConstraint(
+                condition=Q(quarantined_at__isnull=False) | Q(quarantine_reason=""),
+                name="tenant_quarantine_reason_only_when_quarantined",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -79,6 +91,10 @@ class Tenant(TenantMixin):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def is_quarantined(self) -> bool:
+        return self.quarantined_at is not None
 
 
 class Domain(DomainMixin):
@@ -104,6 +120,9 @@ class SchemaTemplate(models.Model):
     name = models.CharField(max_length=40, unique=True)
     migration_state = models.CharField(max_length=64)
     sql = models.TextField()
+    # The template schema's tables and their columns, read from the catalog when it was
+    # built: what every tenant at `migration_state` must have (`tenants verify`).
+    catalog = models.JSONField(default=dict)
     refreshed_at = models.DateTimeField()
 
     def __str__(self) -> str:

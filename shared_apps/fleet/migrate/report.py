@@ -12,6 +12,7 @@ from shared_apps.fleet.migrate.ledger import FleetPlan, TenantOutcome
 
 if TYPE_CHECKING:
     from shared_apps.fleet.migrate.run import MigrationSummary
+    from shared_apps.fleet.verify import FleetVerification
 
 BAR_WIDTH = 30
 
@@ -94,6 +95,17 @@ class MigrationReport:
         elif refreshed:
             self.out.write(f"provisioning template rebuilt; {pooled} pooled schema(s) made")
 
+    def verify(self, verification: FleetVerification) -> None:
+        if self.json_lines:
+            self._line("verify", **verification.as_dict())
+            return
+        for tenant in verification.findings:
+            if tenant.subdomain in verification.still_quarantined:
+                reason = tenant.reason() or "not at the template's migrations yet"
+                self.out.write(f"  QUARANTINED {tenant.subdomain}: {reason}")
+        for subdomain in verification.released:
+            self.out.write(f"  released {subdomain}: its schema is whole again")
+
     def summary(self, summary: MigrationSummary) -> None:
         if self.json_lines:
             self._line("summary", **summary.as_dict())
@@ -108,6 +120,7 @@ class MigrationReport:
             f"done in {summary.seconds:.1f}s: {summary.migrated} migrated, "
             f"{summary.already_current} already current, {summary.up_to_date} skipped, "
             f"{len(summary.failed)} failed"
+            + (f", {len(summary.quarantined)} quarantined" if summary.quarantined else "")
         )
 
 

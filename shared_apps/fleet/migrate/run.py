@@ -16,7 +16,13 @@ from shared_apps.fleet.migrate.compiler import SchemaMigrator
 from shared_apps.fleet.migrate.ledger import FleetPlan, TenantOutcome, fleet_plan
 from shared_apps.fleet.migrate.report import MigrationReport
 from shared_apps.fleet.migrate.workers import fleet_plan_migrate
-from shared_apps.fleet.provisioning import TEMPLATE, pool_fill, template_refresh
+from shared_apps.fleet.provisioning import (
+    TEMPLATE,
+    pool_fill,
+    template_catalog_missing,
+    template_refresh,
+)
+from shared_apps.fleet.verify import fleet_verify
 from shared_apps.tenants.errors import TenantNotFoundError, TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
@@ -33,6 +39,8 @@ class MigrationSummary:
     already_current: int = 0
     failed: list[TenantOutcome] = field(default_factory=list)
     template_refreshed: bool = False
+    quarantined: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
     seconds: float = 0.0
     dry_run: bool = False
 
@@ -45,6 +53,8 @@ class MigrationSummary:
             "already_current": self.already_current,
             "failed": [{"subdomain": o.subdomain, "error": o.error} for o in self.failed],
             "template_refreshed": self.template_refreshed,
+            "quarantined": self.quarantined,
+            "released": self.released,
             "seconds": round(self.seconds, 3),
             "dry_run": self.dry_run,
         }
@@ -70,8 +80,12 @@ def public_pending() -> tuple[bool, list[str]]:
 def fleet_migrate(
     report: MigrationReport, *, subdomains: list[str], parallel: int, dry_run: bool, actor: str
 ) -> MigrationSummary:
-    """Migrate the public schema, then the pending tenants, then the provisioning template
-    (audited, with the run's summary).
+    """Migrate the public schema, then the pending tenants, then the provisioning template,
+    then check the (selected) tenants' schemas against it: broken ones are quarantined, and
+    quarantined ones found whole are released (audited, with the run's summary).
+
+    A quarantined tenant does not fail the run (the migrations did not fail; the release
+    must go on for the others): the summary names it, and `tenants verify` exits 1.
 
     Raises:
         TenantNotFoundError: a named tenant does not exist (nothing ran).
@@ -81,7 +95,9 @@ def fleet_migrate(
     # Not atomic: every tenant migrates in a transaction of its own.
     with audited("tenants.migrate", actor=actor, atomic=False) as entry:
         wanted = _subdomains_checked(subdomains)
-        summary = _migrate(report, subdomains=wanted, parallel=parallel, dry_run=dry_run)
+        summary = _migrate(
+            report, subdomains=wanted, parallel=parallel, dry_run=dry_run, actor=actor
+        )
         entry.detail.update(summary.as_dict())
         if summary.failed:
             names = ", ".join(outcome.subdomain for outcome in summary.failed)
@@ -108,7 +124,7 @@ def _subdomains_checked(subdomains: list[str]) -> list[str]:
 
 
 def _migrate(
-    report: MigrationReport, *, subdomains: list[str], parallel: int, dry_run: bool
+    report: MigrationReport, *, subdomains: list[str], parallel: int, dry_run: bool, actor: str
 ) -> MigrationSummary:
     started = time.monotonic()
     public_behind, public = public_pending()
@@ -161,11 +177,18 @@ def _migrate(
     report.tenants_done()
 
     pooled = 0
-    if TEMPLATE.sql() is None:  # new tenants must start on the schema just migrated to
+    # New tenants must start on the schema just migrated to, and verifying needs the
+    # template's catalog (a template built before catalogs were kept has none).
+    if TEMPLATE.sql() is None or template_catalog_missing():
         template_refresh()
         pooled = pool_fill()
         summary.template_refreshed = True
     report.template(summary.template_refreshed, pooled)
+
+    verification = fleet_verify(actor=actor, subdomains=subdomains)
+    summary.quarantined = verification.still_quarantined
+    summary.released = verification.released
+    report.verify(verification)
     summary.seconds = time.monotonic() - started
     report.summary(summary)
     return summary

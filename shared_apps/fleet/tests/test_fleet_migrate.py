@@ -84,7 +84,7 @@ def fleet(committed: Any) -> Iterator[list[Tenant]]:
         tenant_purge(subdomain)
     with public_context():
         SchemaTemplate.objects.filter(name="tenant").update(
-            migration_state=saved.migration_state, sql=saved.sql
+            migration_state=saved.migration_state, sql=saved.sql, catalog=saved.catalog
         )
     TEMPLATE.forget()
 

@@ -37,6 +37,7 @@ from shared_apps.fleet.provisioning import template_rebuild
 from shared_apps.fleet.restore import tenant_restore
 from shared_apps.fleet.run import fleet_command_run
 from shared_apps.fleet.selectors import tenant_list_for_operator
+from shared_apps.fleet.verify import fleet_verify
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.selectors import tenant_find
 from shared_apps.tenants.services import tenant_resume, tenant_suspend
@@ -47,7 +48,7 @@ MAX_PARALLEL = 64
 class Command(BaseCommand):
     help = (
         "Manage tenants: create, list, migrate, suspend, resume, archive, restore, delete, "
-        "export, run, template."
+        "export, run, template, verify."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -94,6 +95,13 @@ class Command(BaseCommand):
         )
         migrate.add_argument(
             "--dry-run", action="store_true", help="list the pending migrations; change nothing"
+        )
+
+        self._verb(
+            verbs,
+            "verify",
+            "check every tenant's schema against the template; quarantine broken ones, "
+            "release repaired ones (exit 1 while any is quarantined)",
         )
 
         self._verb(verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True)
@@ -355,6 +363,33 @@ class Command(BaseCommand):
                 parallel=parallel,
                 dry_run=options["dry_run"],
                 actor=cli_actor(),
+            )
+
+    def verb_verify(self, options: dict[str, Any]) -> None:
+        done = fleet_verify(actor=cli_actor())
+        if options["json"]:
+            self.stdout.write(json.dumps(done.as_dict()))
+        else:
+            for tenant in done.findings:
+                state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "extra"
+                detail = tenant.reason() or (
+                    f"extra tables: {', '.join(tenant.extra_tables)}"
+                    if tenant.extra_tables
+                    else "not at the template's migrations yet"
+                )
+                self.stdout.write(terminal_safe(f"{state} {tenant.subdomain}: {detail}"))
+            for subdomain in done.released:
+                self.stdout.write(terminal_safe(f"released {subdomain}: its schema is whole"))
+            checked = sum(tenant.checked for tenant in done.tenants)
+            self.stdout.write(
+                f"{checked} tenant(s) checked, {len(done.unchecked)} not at the template's "
+                f"migrations (not checked), {len(done.still_quarantined)} quarantined, "
+                f"{len(done.released)} released"
+            )
+        if done.still_quarantined:
+            names = ", ".join(done.still_quarantined)
+            raise CommandError(
+                terminal_safe(f"{len(done.still_quarantined)} tenant(s) quarantined: {names}")
             )
 
     # -- helpers -------------------------------------------------------------------------
