@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning bench-migrations shell
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check services-up services-down services-reset bench bench-provisioning bench-migrations shell
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -18,6 +18,7 @@ help:
 	@echo "make migrate    migrate the public schema and every tenant"
 	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+	@echo "make migrations-check | deploy-check   CI gates: no missing migration; production check"
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
 
 $(STAMP): requirements.lock
@@ -53,6 +54,16 @@ lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/lint-imports --no-logo
 	@DATABASE_URL=$${DATABASE_URL:-postgresql://lint@localhost/lint} REDIS_URL=$${REDIS_URL:-redis://localhost} $(BIN)/mypy .
+
+# CI gates a developer can run too (.ci/run calls them in this order, then `make test`).
+migrations-check: $(STAMP)
+	@$(WITH_SERVICES) env DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+deploy-check: $(STAMP)
+	@env DJANGO_SETTINGS_MODULE=config.settings.prod SECRET_KEY=deploy-check-$$(cksum Makefile | cut -c1-8)-0123456789abcdefghijklmnopqrstuvwxyzABCDEF \
+	  ADMIN_URL=ops-deploy-check/ ROOT_DOMAIN=example.com \
+	  DATABASE_URL=postgresql://check@127.0.0.1:1/check REDIS_URL=redis://127.0.0.1:1 \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 lock: $(STAMP)
 	@$(BIN)/pip-compile --quiet --no-strip-extras --extra dev --output-file requirements.lock pyproject.toml

@@ -44,15 +44,20 @@ def _subscription_absent_require(account: BillingAccount) -> None:
 def _customer_ensure(*, tenant_id: uuid.UUID, email: str, name: str) -> str:
     """Return the workspace's Stripe customer id, creating the customer the first time.
 
-    Its own transaction, committed before the Checkout Session is asked for: a session that
-    then fails must not make us forget a customer that exists in Stripe.
+    Stored in its own transaction before the Checkout Session is asked for: a session that
+    then fails must not make us forget a customer that exists in Stripe. Stripe is called
+    with no lock held; its idempotency key gives two concurrent first checkouts one
+    customer, and the first to store it wins.
     """
     with transaction.atomic():
-        # The lock makes a concurrent checkout wait and then find the stored customer.
         account = billing_account_lock(tenant=Tenant.objects.get(pk=tenant_id))
         _subscription_absent_require(account)
+        if account.stripe_customer_id:
+            return str(account.stripe_customer_id)
+    customer = gateway.customer_create(tenant_id=str(tenant_id), email=email, name=name)
+    with transaction.atomic():
+        account = billing_account_lock(tenant=Tenant.objects.get(pk=tenant_id))
         if not account.stripe_customer_id:
-            customer = gateway.customer_create(tenant_id=str(tenant_id), email=email, name=name)
             account.stripe_customer_id = customer["id"]
             account.save(update_fields=["stripe_customer_id", "updated_at"])
             logger.info("stripe customer created", extra={"customer_id": customer["id"]})
@@ -73,17 +78,16 @@ def billing_checkout_start(*, actor: User, plan_code: str, site_url: str) -> str
     ref = require_tenant()
     with _stripe_reachable(), public_context():
         customer_id = _customer_ensure(tenant_id=ref.id, email=actor.email, name=ref.name)
-        with transaction.atomic():
-            account = billing_account_lock(tenant=Tenant.objects.get(pk=ref.id))
-            _subscription_absent_require(account)
-            session = gateway.checkout_session_create(
-                tenant_id=str(ref.id),
-                customer_id=customer_id,
-                price_id=plan.stripe_price_id,
-                trial_days=plan.trial_days,
-                success_url=f"{site_url}billing/?checkout=success",
-                cancel_url=f"{site_url}billing/?checkout=cancelled",
-            )
+        # No lock while Stripe answers: a session only offers to pay; a second one opened
+        # by a double click is never paid twice (the subscription arrives by webhook).
+        session = gateway.checkout_session_create(
+            tenant_id=str(ref.id),
+            customer_id=customer_id,
+            price_id=plan.stripe_price_id,
+            trial_days=plan.trial_days,
+            success_url=f"{site_url}billing/?checkout=success",
+            cancel_url=f"{site_url}billing/?checkout=cancelled",
+        )
     logger.info("checkout started", extra={"plan": plan.code, "session_id": session.get("id")})
     return str(session["url"])
 

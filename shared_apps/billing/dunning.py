@@ -1,7 +1,8 @@
 """Subscription state from Stripe, and dunning: grace period, suspension, resumption.
 
-`billing_account_sync` copies the customer's subscriptions as Stripe has them now onto the
-workspace's billing account, then takes the steps TRANSITIONS names for where the workspace
+`billing_account_sync` copies the customer's subscriptions, as Stripe had them when read
+(before any lock: Stripe is never called while a row is locked), onto the workspace's
+billing account, then takes the steps TRANSITIONS names for where the workspace
 stood and what its subscription became. The beat task `billing_grace_expire` suspends
 workspaces whose grace period ran out. Each step happens once per transition, so a replayed
 event sends no second e-mail.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -168,17 +170,40 @@ def _plan_for(subscription: dict[str, Any] | None, current: Plan) -> Plan:
     return plan
 
 
-def billing_account_sync(*, account: BillingAccount) -> list[Step]:
+@dataclass(frozen=True)
+class StripeState:
+    """A customer's subscriptions as Stripe had them at `read_at`, read before any lock."""
+
+    subscriptions: list[dict[str, Any]]
+    read_at: datetime
+
+
+def stripe_state_read(*, customer_id: str) -> StripeState:
+    """Ask Stripe for the customer's subscriptions now (no database lock may be held).
+
+    Raises:
+        StripeUnavailableError, StripeRequestError.
+    """
+    read_at = timezone.now()
+    subscriptions = (
+        gateway.subscriptions_for_customer(customer_id=customer_id) if customer_id else []
+    )
+    return StripeState(subscriptions=subscriptions, read_at=read_at)
+
+
+def billing_account_sync(*, account: BillingAccount, state: StripeState) -> list[Step]:
     """Copy the customer's latest subscription onto the (locked) account; take the steps due.
 
-    Returns the steps taken; the owners get an e-mail for each once the transaction commits.
+    `state` was read from Stripe before the lock was taken, so that no row stays locked
+    while Stripe answers. A read older than the one the account already holds is dropped:
+    two syncs racing cannot put an older state over a newer one (`synced_at` is the time of
+    the Stripe read the account reflects). Returns the steps taken; the owners get an
+    e-mail for each once the transaction commits.
     """
-    subscriptions = (
-        gateway.subscriptions_for_customer(customer_id=account.stripe_customer_id)
-        if account.stripe_customer_id
-        else []
-    )
-    subscription = _subscription_pick(subscriptions)
+    if account.synced_at is not None and state.read_at <= account.synced_at:
+        logger.info("older stripe read dropped", extra={"tenant_id": str(account.tenant_id)})
+        return []
+    subscription = _subscription_pick(state.subscriptions)
     status = str(subscription.get("status") or "") if subscription else ""
     standing = _standing(account)  # before the copy below overwrites the status
     now = timezone.now()
@@ -188,7 +213,7 @@ def billing_account_sync(*, account: BillingAccount) -> list[Step]:
     account.subscription_status = status if known else BillingAccount.Status.NONE
     account.current_period_end = _period_end(subscription) if subscription else None
     account.cancel_at_period_end = bool(subscription and subscription.get("cancel_at_period_end"))
-    account.synced_at = now
+    account.synced_at = state.read_at
     due = TRANSITIONS[(standing, _change_for(status))]
     steps = [step for step in due if _step_take(account, step, now)]
     account.save()
@@ -253,11 +278,21 @@ def billing_grace_expire(*, now: datetime | None = None) -> int:
     return suspended
 
 
-@transaction.atomic
 def _grace_expire_one(tenant_id: uuid.UUID, now: datetime) -> bool:
+    # A payment whose event is still on its way must not cost the workspace its site: read
+    # Stripe first (no lock held while it answers), then decide under the account's lock.
+    stored = BillingAccount.objects.filter(pk=tenant_id).values_list(
+        "stripe_customer_id", flat=True
+    )
+    customer_id = stored.first() or ""
+    state = stripe_state_read(customer_id=customer_id)
+    with transaction.atomic():
+        return _grace_expire_locked(tenant_id, now, state)
+
+
+def _grace_expire_locked(tenant_id: uuid.UUID, now: datetime, state: StripeState) -> bool:
     account = BillingAccount.objects.select_for_update().select_related("tenant").get(pk=tenant_id)
-    # A payment whose event is still on its way must not cost the workspace its site.
-    billing_account_sync(account=account)
+    billing_account_sync(account=account, state=state)
     if account.grace_ends_at is None or account.grace_ends_at > now:
         return False
     due = TRANSITIONS[(_standing(account), Change.GRACE_OVER)]

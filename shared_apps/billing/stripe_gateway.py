@@ -27,6 +27,9 @@ from shared_apps.billing.errors import (
 
 # Stripe's own retries (with its idempotency keys) cover short network blips.
 NETWORK_RETRIES = 2
+# A request to Stripe gives up after this many seconds (the library's default is 80): a
+# page waiting on Stripe holds a web worker, never a database lock (see dunning.py).
+STRIPE_TIMEOUT_SECONDS = 10
 
 
 def billing_enabled() -> bool:
@@ -37,7 +40,10 @@ def billing_enabled() -> bool:
 @lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str) -> stripe.StripeClient:
     return stripe.StripeClient(
-        api_key, base_addresses={"api": api_base}, max_network_retries=NETWORK_RETRIES
+        api_key,
+        base_addresses={"api": api_base},
+        max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.new_default_http_client(timeout=STRIPE_TIMEOUT_SECONDS),
     )
 
 

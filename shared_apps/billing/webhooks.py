@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from shared_apps.billing import stripe_gateway as gateway
 from shared_apps.billing.accounts import billing_account_lock
-from shared_apps.billing.dunning import billing_account_sync
+from shared_apps.billing.dunning import StripeState, billing_account_sync, stripe_state_read
 from shared_apps.billing.errors import BillingNotConfiguredError
 from shared_apps.billing.models import BillingAccount, StripeEvent
 from shared_apps.tenants.models import Tenant
@@ -93,14 +93,19 @@ def stripe_event_process(*, event_id: str) -> bool:
     is recorded on the row and raised, so the task retries and a redelivery tries again.
     """
     try:
+        stored = StripeEvent.objects.filter(event_id=event_id).first()
+        if stored is None:
+            logger.warning("stripe event not stored", extra={"event_id": event_id})
+            return False
+        if stored.processed_at is not None:
+            return False  # a replay, or a second message for the same delivery
+        # Stripe is asked before any lock is taken; the lock only orders the local writes.
+        state = _stripe_state_for(stored.payload)
         with transaction.atomic():
             event = StripeEvent.objects.select_for_update().filter(event_id=event_id).first()
-            if event is None:
-                logger.warning("stripe event not stored", extra={"event_id": event_id})
-                return False
-            if event.processed_at is not None:
-                return False  # a replay, or a second message for the same delivery
-            _event_apply(event.payload)
+            if event is None or event.processed_at is not None:
+                return False  # processed by a concurrent delivery meanwhile
+            _event_apply(event.payload, state)
             event.processed_at = timezone.now()
             event.attempts += 1
             event.last_error = ""
@@ -190,9 +195,31 @@ def _account_for_event(tenant_id: str, customer_id: str) -> BillingAccount | Non
     return account
 
 
-def _event_apply(payload: dict[str, Any]) -> None:
+def _stripe_state_for(payload: dict[str, Any]) -> StripeState | None:
+    """Read from Stripe what applying this event needs (nothing for unhandled events)."""
+    if str(payload.get("type")) not in HANDLED_EVENTS:
+        return None
+    obj = (payload.get("data") or {}).get("object") or {}
+    tenant_id, customer_id = _event_owner(obj)
+    if not customer_id:
+        customer_id = _stored_customer(tenant_id)
+    return stripe_state_read(customer_id=customer_id)
+
+
+def _stored_customer(tenant_id: str) -> str:
+    try:
+        tenant_uuid = uuid.UUID(tenant_id)
+    except ValueError:
+        return ""
+    found = BillingAccount.objects.filter(tenant_id=tenant_uuid).values_list(
+        "stripe_customer_id", flat=True
+    )
+    return found.first() or ""
+
+
+def _event_apply(payload: dict[str, Any], state: StripeState | None) -> None:
     kind = str(payload.get("type"))
-    if kind not in HANDLED_EVENTS:
+    if kind not in HANDLED_EVENTS or state is None:
         return  # stored for the record; nothing to do
     obj = (payload.get("data") or {}).get("object") or {}
     tenant_id, customer_id = _event_owner(obj)
@@ -200,4 +227,4 @@ def _event_apply(payload: dict[str, Any]) -> None:
     if account is None:
         logger.warning("stripe event for no workspace", extra={"event_id": payload.get("id")})
         return
-    billing_account_sync(account=account)
+    billing_account_sync(account=account, state=state)

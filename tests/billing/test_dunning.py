@@ -329,3 +329,58 @@ def test_every_step_has_its_email(step: dunning.Step) -> None:
         template=f"billing/mail/{step.value}",
         context=notifications._context(account),
     )
+
+
+def test_stripe_is_never_called_while_a_row_is_locked(
+    paying_a: dict[str, Any],
+    stripe_fake: FakeStripe,
+    tenant_a: Tenant,
+    owner_b: Client,
+    deliver: Deliver,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Each call to Stripe happens outside every transaction the platform opened (the test's
+    own outer transaction aside): a slow Stripe holds a worker, never a lock."""
+    from django.db import connection
+
+    depths: list[int] = []
+    real_call = gateway._call
+
+    def probe(make: Callable[..., Any]) -> dict[str, Any]:
+        depths.append(len(connection.savepoint_ids))
+        return real_call(make)
+
+    real_subscriptions = gateway.subscriptions_for_customer
+
+    def subscriptions_probe(**kwargs: Any) -> list[dict[str, Any]]:
+        depths.append(len(connection.savepoint_ids))
+        return real_subscriptions(**kwargs)
+
+    monkeypatch.setattr(gateway, "_call", probe)
+    monkeypatch.setattr(gateway, "subscriptions_for_customer", subscriptions_probe)
+
+    # B's first checkout: a customer (then stored), then a session
+    assert owner_b.post("/billing/checkout/", {"plan": "pro"}).status_code == 302
+    payment_fails(stripe_fake, paying_a, deliver)  # webhook processing re-reads Stripe
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert billing_grace_expire(now=account.grace_ends_at + timedelta(seconds=1)) == 1
+
+    assert len(depths) >= 4  # customer, session, the webhook's read, the grace check's read
+    assert set(depths) == {0}
+
+
+def test_an_older_stripe_read_never_overwrites_a_newer_one(
+    paying_a: dict[str, Any], tenant_a: Tenant
+) -> None:
+    account = BillingAccount.objects.get(tenant=tenant_a)
+    newer = dunning.StripeState(subscriptions=[], read_at=timezone.now())
+    older = dunning.StripeState(
+        subscriptions=[{**paying_a, "status": "active"}],
+        read_at=newer.read_at - timedelta(seconds=5),
+    )
+    dunning.billing_account_sync(account=account, state=newer)
+    assert dunning.billing_account_sync(account=account, state=older) == []
+    account.refresh_from_db()
+    assert (account.subscription_status, account.synced_at) == ("", newer.read_at)

@@ -49,6 +49,10 @@ class PlatformEnv(BaseSettings):
     PUBLIC_URL_PORT: Annotated[str, Field(pattern=r"^([0-9]{1,5})?$")] = Field(
         default="", description="the port of links in e-mails; empty for the scheme's default"
     )
+    HSTS_PRELOAD: bool = Field(
+        default=False,
+        description="true to ask browsers' HSTS preload lists for the domain (hard to undo)",
+    )
     ADMIN_URL: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9/_-]*/$")] = Field(
         default="admin/", description="a path ending in a slash, e.g. ops-7f3a/"
     )

@@ -35,6 +35,11 @@ CSRF_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = True
 SECURE_HSTS_SECONDS = 31_536_000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading is a promise browsers keep for months even after the header goes: an operator
+# opts in (HSTS_PRELOAD=true) once every subdomain is HTTPS-only for good.
+SECURE_HSTS_PRELOAD = ENV.HSTS_PRELOAD
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]  # noqa: F405
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 if ENV.TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

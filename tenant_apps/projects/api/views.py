@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ class ProjectCreateApi(APIView):
         name = serializers.CharField()
         description = serializers.CharField()
 
+    @extend_schema(request=Input, responses={201: Output}, summary="Create a project")
     def post(self, request: Request) -> Response:
         payload = self.Input(data=request.data)
         payload.is_valid(raise_exception=True)
