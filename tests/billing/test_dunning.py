@@ -363,9 +363,10 @@ def test_stripe_is_never_called_while_a_row_is_locked(
     # B's first checkout: a customer (then stored), then a session
     assert owner_b.post("/billing/checkout/", {"plan": "pro"}).status_code == 302
     payment_fails(stripe_fake, paying_a, deliver)  # webhook processing re-reads Stripe
-    account = BillingAccount.objects.get(tenant=tenant_a)
+    grace_ends_at = BillingAccount.objects.get(tenant=tenant_a).grace_ends_at
+    assert grace_ends_at is not None
     with django_capture_on_commit_callbacks(execute=True):
-        assert billing_grace_expire(now=account.grace_ends_at + timedelta(seconds=1)) == 1
+        assert billing_grace_expire(now=grace_ends_at + timedelta(seconds=1)) == 1
 
     assert len(depths) >= 4  # customer, session, the webhook's read, the grace check's read
     assert set(depths) == {0}
