@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import psycopg
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
@@ -108,8 +109,10 @@ def _tenant_create(
             tenant_migration_record_current(tenant)
             owner = _owner_create(tenant=tenant, email=owner_email, password_hash=password_hash)
     except IntegrityError as error:
-        # Two signups raced for the name: the database's unique index decided.
-        if "subdomain" in str(error) or "domain" in str(error):
+        # Two signups raced for the name: the database's unique index decided. Only a
+        # unique violation means "taken"; a check constraint failing is a bug to surface.
+        unique = isinstance(error.__cause__, psycopg.errors.UniqueViolation)
+        if unique and ("subdomain" in str(error) or "domain" in str(error)):
             raise SubdomainTakenError(
                 f"The subdomain '{subdomain}' is already taken.", field="subdomain"
             ) from None
