@@ -253,7 +253,7 @@ def test_removing_someone_asks_first_then_removes(
     asked = act(verified_owner_a, USERS, "remove", member.pk, confirm=False)
 
     assert asked.status_code == 200
-    assert asked.templates[0].name == "admin/workspace_action_confirmation.html"
+    assert asked.templates[0].name == "admin/action_confirmation.html"
     assert b"Remove these people from the workspace?" in asked.content
     assert b"leaving@alpha.test" in asked.content
     assert user_row(tenant_a, "leaving@alpha.test")["is_active"] is True

@@ -89,6 +89,8 @@ class TenantAdmin(admin.ModelAdmin[Tenant]):
                 "opts": self.opts,
                 "queryset": queryset,
                 "form": form,
+                "action": "suspend",
+                "button": "Suspend",
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(

@@ -80,7 +80,7 @@ class PolicyModelAdmin(admin.ModelAdmin[ModelT]):
     policy, and its refusal becomes an error message on the list.
     """
 
-    confirmation_template = "admin/workspace_action_confirmation.html"
+    confirmation_template = "admin/action_confirmation.html"
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _allowed(request)
