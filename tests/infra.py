@@ -135,11 +135,33 @@ def smtp_sink() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def sentry_sink() -> Iterator[Any]:
+    """A local Sentry envelope sink; the worker reports to it (tests/telemetry_receivers.py)."""
+    from tests.telemetry_receivers import SentrySink
+
+    sink = SentrySink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver() -> Iterator[Any]:
+    """A local OTLP/HTTP trace receiver; the worker exports its spans to it."""
+    from tests.telemetry_receivers import OtlpReceiver
+
+    receiver = OtlpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="session")
 def celery_worker_log(
     session_tenants: Any,
     s3_server: dict[str, str],
     stripe_server: Any,
     smtp_sink: Any,
+    sentry_sink: Any,
+    otlp_receiver: Any,
     django_db_blocker: Any,
 ) -> Iterator[Path]:
     """One real worker process (solo pool: tasks run one after another in one process)."""
@@ -185,6 +207,14 @@ def celery_worker_log(
             "STRIPE_API_BASE": stripe_server.url,
             # The worker delivers e-mail over SMTP to the sink, where tests read it.
             "TEST_WORKER_SMTP_PORT": str(smtp_sink.port),
+            # Error reports and traces on in the worker, to the session's local receivers
+            # only (the test process turns them on per test); spans leave every 100 ms.
+            "SENTRY_DSN": sentry_sink.dsn,
+            "SENTRY_ENVIRONMENT": "test",
+            "RELEASE": "test-release",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
+            "OTEL_EXPORTER_OTLP_HEADERS": "",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
             "DATABASE_URL": database_url,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },

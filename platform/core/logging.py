@@ -1,5 +1,5 @@
-"""Every log line is one JSON object carrying tenant, request id and user id, and no token
-(core.redaction)."""
+"""Every log line is one JSON object carrying tenant, request id, user id and the trace and
+span ids of the active OpenTelemetry span (null outside one), and no token (core.redaction)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+
 from core.redaction import redact
 from core.request_context import current_request_id, current_user_id
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-_CONTEXT = ("tenant", "request_id", "user_id")
+_CONTEXT = ("tenant", "request_id", "user_id", "trace_id", "span_id")
 
 
 def current_task_header(name: str) -> str | None:
@@ -32,10 +34,20 @@ def current_task_header(name: str) -> str | None:
     return str(value) if value else None
 
 
+def current_trace_ids() -> tuple[str | None, str | None]:
+    """The active span's trace and span ids as hex, so logs and traces join; (None, None)
+    outside a span, and always when tracing is off (the API's span is then a no-op)."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
 class RequestLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or current_task_header("request_id")
         record.user_id = current_user_id()
+        record.trace_id, record.span_id = current_trace_ids()
         return True
 
 

@@ -395,6 +395,25 @@ EMAIL_TIMEOUT = 10
 MAIL_DELIVERY = "task"
 MAIL_MAX_RETRIES = 6
 
+# TELEMETRY -----------------------------------------------------------------------------
+# core.telemetry, once per process: error reports to Sentry when SENTRY_DSN is set, traces
+# over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set; both off by default. Reports and
+# spans name the tenant, the request id and the user by id; nothing personal is sent
+# (docs/observability.md).
+SENTRY_DSN = ENV.SENTRY_DSN or ""
+SENTRY_ENVIRONMENT = ENV.SENTRY_ENVIRONMENT
+SENTRY_TRACES_SAMPLE_RATE = ENV.SENTRY_TRACES_SAMPLE_RATE
+RELEASE = ENV.RELEASE
+OTEL_EXPORTER_OTLP_ENDPOINT = ENV.OTEL_EXPORTER_OTLP_ENDPOINT or ""
+OTEL_EXPORTER_OTLP_HEADERS = ENV.otlp_headers()
+# Spans' service.name is this plus the process's part: tenant-platform-web, -worker, -beat.
+OTEL_SERVICE_NAME = "tenant-platform"
+TRACES_SAMPLE_RATE = ENV.TRACES_SAMPLE_RATE
+# Probes hit these every few seconds: no trace (regular expressions, searched in the URL).
+TELEMETRY_TRACES_EXCLUDED_URLS = [r"/health/", r"/metrics"]
+# Where telemetry learns the tenant (core cannot import tenancy).
+TELEMETRY_TENANT = "tenancy.telemetry.telemetry_tenant"
+
 # LOGGING -------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -98,6 +98,30 @@ class PlatformEnv(BaseSettings):
     BILLING_GRACE_DAYS: Annotated[int, Field(ge=0, le=60)] = Field(
         default=7, description="days a past-due workspace keeps working before suspension (0-60)"
     )
+    SENTRY_DSN: str | None = Field(
+        default=None,
+        description="a Sentry DSN (https://key@host/project); error reports are off without it",
+    )
+    SENTRY_ENVIRONMENT: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = Field(
+        default="production",
+        description="a name such as production or staging (letters, digits, . _ -)",
+    )
+    SENTRY_TRACES_SAMPLE_RATE: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0, description="share of requests Sentry traces itself, 0 to 1 (0: none)"
+    )
+    RELEASE: Annotated[str, Field(pattern=r"^[A-Za-z0-9._+@-]{0,128}$")] = Field(
+        default="", description="the deployed version, e.g. a git commit (letters, digits, ._+@-)"
+    )
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = Field(
+        default=None,
+        description="an http(s):// URL of an OTLP/HTTP collector; tracing is off without it",
+    )
+    OTEL_EXPORTER_OTLP_HEADERS: SecretStr | None = Field(
+        default=None, description="comma-separated name=value headers sent with every export"
+    )
+    TRACES_SAMPLE_RATE: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, description="share of requests and tasks that start a trace, 0 to 1"
+    )
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -122,6 +146,42 @@ class PlatformEnv(BaseSettings):
             raise ValueError("expected an http(s):// URL")
         return value.rstrip("/")
 
+    @field_validator("SENTRY_DSN")
+    @classmethod
+    def _sentry_dsn(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.username
+            or not parts.hostname
+            or not parts.path.strip("/")
+        ):
+            raise ValueError("expected https://key@host/project")
+        return value
+
+    @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT")
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("OTEL_EXPORTER_OTLP_HEADERS")
+    @classmethod
+    def _otlp_headers(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for pair in value.get_secret_value().split(","):
+            name, sep, _ = pair.partition("=")
+            if not sep or not name.strip():
+                raise ValueError("expected name=value pairs separated by commas")
+        return value
+
     @field_validator("REDIS_URL")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -142,6 +202,16 @@ class PlatformEnv(BaseSettings):
             "PORT": str(parts.port or ""),
             "OPTIONS": query,
         }
+
+    def otlp_headers(self) -> dict[str, str]:
+        """Return OTEL_EXPORTER_OTLP_HEADERS as a dict (values may be URL-encoded)."""
+        if self.OTEL_EXPORTER_OTLP_HEADERS is None:
+            return {}
+        pairs = (
+            pair.partition("=")
+            for pair in self.OTEL_EXPORTER_OTLP_HEADERS.get_secret_value().split(",")
+        )
+        return {name.strip(): unquote(value.strip()) for name, _, value in pairs}
 
     def redis(self, db: int) -> str:
         """Return REDIS_URL pointed at one logical database."""
