@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning bench-migrations shell image
+.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -20,6 +20,7 @@ help:
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
 	@echo "make image      build the production image with podman (docs/deploy.md)"
+	@echo "make smoke      build it, run it behind TLS and check signup to export over HTTPS"
 
 $(STAMP): requirements.lock
 	@$(PYTHON) scripts/check_python.py
@@ -80,3 +81,6 @@ services-reset: $(STAMP)
 image:
 	@scripts/smoke/image.sh
 
+smoke: image $(STAMP)
+	@CONTAINERS_CONF=$${CONTAINERS_CONF:-$(CURDIR)/deploy/smoke/containers.conf} \
+		$(WITH_SERVICES) $(BIN)/python scripts/smoke/run.py
