@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check services-up services-down services-reset bench bench-provisioning bench-migrations shell
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -20,6 +20,8 @@ help:
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make migrations-check | deploy-check   CI gates: no missing migration; production check"
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
+	@echo "make image      build the production image with podman (docs/deploy.md)"
+	@echo "make smoke      build it, run it behind TLS and check signup to export over HTTPS"
 
 $(STAMP): requirements.lock
 	@$(PYTHON) scripts/check_python.py
@@ -85,3 +87,11 @@ services-down: $(STAMP)
 
 services-reset: $(STAMP)
 	@$(BIN)/python scripts/devservices.py reset
+
+# The production image and its smoke test (docs/deploy.md). IMAGE names the tag.
+image:
+	@scripts/smoke/image.sh
+
+smoke: image $(STAMP)
+	@CONTAINERS_CONF=$${CONTAINERS_CONF:-$(CURDIR)/deploy/smoke/containers.conf} \
+		$(WITH_SERVICES) $(BIN)/python scripts/smoke/run.py

@@ -95,6 +95,8 @@ MIDDLEWARE = [
     # Above the routing middleware, so the pages it answers itself (unknown or suspended
     # workspace, bad host) get the same headers, HTTPS redirect and HSTS as every other.
     "django.middleware.security.SecurityMiddleware",
+    # Static files for every host, tenant hosts included, before any tenant is looked up.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
@@ -334,6 +336,11 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "platform" / "static"]
+# WhiteNoise serves /static/ from the app process (docs/deploy.md). Here, for `make run` and
+# the tests, straight from the source folders, looked up per request: nothing to collect.
+# Production serves only the collected, hashed and compressed files (prod.py).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
 
 # INTERNATIONALISATION ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -43,3 +43,14 @@ if not SECURE_HSTS_PRELOAD:
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 if ENV.TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# STATIC FILES --------------------------------------------------------------------------
+# Collected into the image at build time (`collectstatic`): names carry a content hash and
+# each file has .gz and .br twins, so WhiteNoise serves them compressed and cacheable for
+# a year. A {% static %} name missing from the manifest is an error, not a broken link.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_AUTOREFRESH = False
