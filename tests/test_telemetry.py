@@ -18,9 +18,11 @@ from opentelemetry.trace import SpanKind
 
 import tests.celery_probe  # noqa: F401  (registers the probe tasks in this process too)
 from config.celery import app
+from core.error_reports import event_prepare, sentry_init
 from core.logging import JsonLineFormatter, RequestLogFilter
 from core.request_context import request_id_context
-from core.telemetry import EMAIL, EMAIL_MASK, event_prepare, sentry_init, tracing_init, uninstrument
+from core.telemetry import EMAIL, EMAIL_MASK
+from core.tracing import tracing_init, uninstrument
 from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
 from tenancy import TenantRef, tenant_context
