@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning bench-migrations shell
+.PHONY: help install run test migrate fmt lint lock services-up services-down services-reset bench bench-provisioning bench-migrations shell manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
+	@echo "make manifests-check   render and validate compose.yaml and deploy/k8s (docs/deploy.md)"
 
 $(STAMP): requirements.lock
 	@$(PYTHON) scripts/check_python.py
@@ -74,3 +75,7 @@ services-down: $(STAMP)
 
 services-reset: $(STAMP)
 	@$(BIN)/python scripts/devservices.py reset
+
+# The validators (podman-compose, kubernetes-validate, checkov) install into .venv-manifests.
+manifests-check:
+	@bash scripts/check_manifests.sh
