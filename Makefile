@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -22,6 +22,7 @@ help:
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
 	@echo "make image      build the production image with podman (docs/deploy.md)"
 	@echo "make smoke      build it, run it behind TLS and check signup to export over HTTPS"
+	@echo "make manifests-check   render and validate compose.yaml and deploy/k8s (docs/deploy.md)"
 
 $(STAMP): requirements.lock
 	@$(PYTHON) scripts/check_python.py
@@ -95,3 +96,7 @@ image:
 smoke: image $(STAMP)
 	@CONTAINERS_CONF=$${CONTAINERS_CONF:-$(CURDIR)/deploy/smoke/containers.conf} \
 		$(WITH_SERVICES) $(BIN)/python scripts/smoke/run.py
+
+# The validators (podman-compose, kubernetes-validate, checkov) install into .venv-manifests.
+manifests-check:
+	@bash scripts/check_manifests.sh
