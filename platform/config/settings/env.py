@@ -98,6 +98,29 @@ class PlatformEnv(BaseSettings):
     BILLING_GRACE_DAYS: Annotated[int, Field(ge=0, le=60)] = Field(
         default=7, description="days a past-due workspace keeps working before suspension (0-60)"
     )
+    RELEASE: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")] | None = Field(
+        default=None, description="the release name /version reports, e.g. 2026.11.3 or v1.4.0"
+    )
+    GIT_COMMIT: Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")] | None = Field(
+        default=None, description="the commit the release was built from (7 to 40 hex digits)"
+    )
+    METRICS_TOKEN: SecretStr | None = Field(
+        default=None,
+        description="at least 24 random characters; /metrics answers 404 without it",
+    )
+    METRICS_TENANT_TOP_N: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=10, description="tenants with their own usage series in /metrics (0 to 100)"
+    )
+    METRICS_WORKER_PORT: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="a TCP port where the Celery worker serves its metrics"
+    )
+
+    @field_validator("METRICS_TOKEN")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("too short")
+        return value
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -147,6 +170,23 @@ class PlatformEnv(BaseSettings):
         """Return REDIS_URL pointed at one logical database."""
         parts = urlsplit(self.REDIS_URL)
         return parts._replace(path=f"/{db}").geturl()
+
+
+def package_version() -> str:
+    """The platform's version: the installed distribution's, else pyproject.toml's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tenant-platform")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    try:
+        with (BASE_DIR / "pyproject.toml").open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
 
 
 def _masked(value: object) -> object:
