@@ -209,7 +209,11 @@ def describe(error: ValidationError) -> list[str]:
         if problem["type"] == "missing":
             lines.append(f"{name} is not set: expected {expected}")
         else:
-            shown = "" if "SECRET" in name else f" (got {_masked(problem.get('input'))!r})"
+            shown = (
+                ""
+                if "SECRET" in name or "TOKEN" in name
+                else f" (got {_masked(problem.get('input'))!r})"
+            )
             lines.append(f"{name} is invalid{shown}: expected {expected}")
     return lines
 
