@@ -7,6 +7,7 @@ deploy/grafana/platform.json is one the code defines.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -30,9 +31,10 @@ def defined_names() -> set[str]:
     for source in SOURCES:
         for path in source.rglob("*.py"):
             names.update(pattern.findall(path.read_text()))
-    import django_prometheus
-
-    for path in Path(django_prometheus.__file__).parent.rglob("*.py"):
+    spec = importlib.util.find_spec("django_prometheus")
+    if spec is None or spec.origin is None:
+        raise SystemExit("django-prometheus is not installed: make install")
+    for path in Path(spec.origin).parent.rglob("*.py"):
         names.update(pattern.findall(path.read_text()))
     # tenancy.metrics builds these from its kinds.
     names.update({"platform_tenant_top_requests", "platform_tenant_top_task_seconds"})

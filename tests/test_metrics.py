@@ -78,13 +78,15 @@ def test_metrics_are_not_found_without_a_configured_token(db: None) -> None:
 
 
 def test_a_short_token_stops_start_up() -> None:
-    from pydantic import ValidationError
+    from pydantic import SecretStr, ValidationError
 
     from config.settings.env import PlatformEnv, describe
 
     with pytest.raises(ValidationError) as caught:
         PlatformEnv(
-            DATABASE_URL="postgresql://x@h/db", REDIS_URL="redis://h", METRICS_TOKEN="short"
+            DATABASE_URL="postgresql://x@h/db",
+            REDIS_URL="redis://h",
+            METRICS_TOKEN=SecretStr("short"),
         )
     assert describe(caught.value) == [
         "METRICS_TOKEN is invalid: expected at least 24 random characters; /metrics answers 404 "
