@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 	@echo "make migrations-check | deploy-check   CI gates: no missing migration; production check"
+	@echo "make metrics-check  promtool over the alert rules; rules and dashboard name real metrics"
 	@echo "make services-up | services-down | services-reset   embedded PostgreSQL and Redis"
 	@echo "make image      build the production image with podman (docs/deploy.md)"
 	@echo "make smoke      build it, run it behind TLS and check signup to export over HTTPS"
@@ -67,6 +68,12 @@ deploy-check: $(STAMP)
 	  ADMIN_URL=ops-deploy-check/ ROOT_DOMAIN=example.com \
 	  DATABASE_URL=postgresql://check@127.0.0.1:1/check REDIS_URL=redis://127.0.0.1:1 \
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# promtool comes with Debian's prometheus package; installed here where it is missing.
+metrics-check: $(STAMP)
+	@command -v promtool >/dev/null || (apt-get install -y -qq prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && apt-get install -y -qq prometheus >/dev/null; })
+	@$(BIN)/python scripts/check_metrics_rules.py
 
 lock: $(STAMP)
 	@$(BIN)/pip-compile --quiet --no-strip-extras --extra dev --output-file requirements.lock pyproject.toml

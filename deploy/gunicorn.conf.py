@@ -28,3 +28,22 @@ control_socket_disable = True
 accesslog = None
 # Proxies whose X-Forwarded-Proto/For are believed (uvicorn applies them per request).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+# Prometheus multiprocess mode (docs/observability.md): every worker writes its samples to
+# PROMETHEUS_MULTIPROC_DIR. Start each run with an empty directory, and retire a worker's
+# live gauges when it exits.
+def on_starting(server: object) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server: object, worker: object) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

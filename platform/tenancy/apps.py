@@ -17,3 +17,16 @@ class TenancyConfig(AppConfig):
 
         request_finished.connect(recycle_swollen_connections, dispatch_uid="tenancy-recycle")
         task_postrun.connect(recycle_swollen_connections, dispatch_uid="tenancy-recycle")
+
+        from django.db.backends.signals import connection_created
+
+        from core.health import readiness_check_register
+        from core.metrics import celery_signals_connect
+        from tenancy.db.pooler import pooler_readiness_check, refuse_unsafe_pooler
+        from tenancy.metrics import worker_signals_connect
+
+        # Refuse a transaction-mode pooler on the first connection (tenancy.db.pooler).
+        connection_created.connect(refuse_unsafe_pooler, dispatch_uid="tenancy-pooler")
+        readiness_check_register("pooler", pooler_readiness_check)
+        celery_signals_connect()
+        worker_signals_connect()

@@ -20,6 +20,7 @@ from django.core.cache import caches
 from django.db import transaction
 from django_tenants.utils import get_tenant_domain_model
 
+from core.metrics import route_lookup_count
 from tenancy.context import TenantRef, public_context
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class HostRoutes:
     def resolve(self, host: str) -> Route:
         self._recheck_if_due()
         route = self._routes.get(host)
+        route_lookup_count(hit=route is not None)
         if route is None:
             route = _load(host)
             with self._lock:

@@ -26,6 +26,7 @@ from django_tenants.utils import get_tenant_model
 
 from core.request_context import current_request_id, request_id_context
 from tenancy.context import TenantRef, current_tenant, public_context, tenant_context
+from tenancy.metrics import tenant_task_timed
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class TenantTask(Task):
             if tenant is None:
                 logger.info("task skipped: tenant not served", extra={"task": self.name})
                 return None
-            with tenant_context(tenant):
+            with tenant_context(tenant), tenant_task_timed(tenant):
                 return super().__call__(*args, **kwargs)
 
 

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.metrics import stripe_webhook_lag_observe
 from shared_apps.billing import stripe_gateway as gateway
 from shared_apps.billing.accounts import billing_account_lock
 from shared_apps.billing.dunning import StripeState, billing_account_sync, stripe_state_read
@@ -56,6 +57,7 @@ def stripe_event_receive(*, payload: bytes, signature: str | None) -> StripeEven
     if not gateway.billing_enabled():
         raise BillingNotConfiguredError("Billing is not configured.")
     event = gateway.event_verify(payload=payload, signature=signature)
+    stripe_webhook_lag_observe(event.get("created"))
     with transaction.atomic(), connection.cursor() as cursor:
         # One statement: concurrent deliveries of the same event cannot both insert.
         cursor.execute(

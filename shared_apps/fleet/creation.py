@@ -11,6 +11,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
 from core.errors import name_clean
+from core.metrics import provisioning_path_count
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
 from shared_apps.audit.services import audited
@@ -117,6 +118,7 @@ def _tenant_create(
                 f"The subdomain '{subdomain}' is already taken.", field="subdomain"
             ) from None
         raise
+    provisioning_path_count(path)
     if path == ProvisioningPath.POOL:
         transaction.on_commit(_pool_refill_later)
     logger.info(

@@ -17,6 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from core.metrics import mail_failure_count
 from tenancy import public_context
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def _dispatch(mail: RenderedMail) -> None:
             mail_deliver(mail)
         except Exception:
             logger.exception("e-mail failed", extra={"mail_kind": mail.kind})
+            mail_failure_count("inline")
         return
     from shared_apps.mail.tasks import mail_deliver_task
 
@@ -81,3 +83,4 @@ def _dispatch(mail: RenderedMail) -> None:
             mail_deliver(mail)
         except Exception:
             logger.exception("e-mail failed", extra={"mail_kind": mail.kind})
+            mail_failure_count("inline")

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from core.metrics import mail_failure_count
 from shared_apps.mail.services import RenderedMail, mail_deliver
 from tenancy.tasks import PlatformTask
 
@@ -29,7 +30,9 @@ def mail_deliver_task(self: Task, *, mail: dict[str, Any]) -> None:
     try:
         mail_deliver(rendered)
     except (smtplib.SMTPException, OSError):
-        if self.request.retries >= (self.max_retries or 0):
+        given_up = self.request.retries >= (self.max_retries or 0)
+        mail_failure_count("given_up" if given_up else "retry")
+        if given_up:
             logger.error("e-mail given up", extra={"mail_kind": rendered.kind})
         raise
     logger.info("e-mail sent", extra={"mail_kind": rendered.kind})

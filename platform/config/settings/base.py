@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 import django_stubs_ext
 
-from config.settings.env import BASE_DIR, load_env
+from config.settings.env import BASE_DIR, load_env, package_version
 
 # Lets the type-checked generics (ModelAdmin[Model], ...) exist at run time too.
 django_stubs_ext.monkeypatch()
@@ -92,6 +92,8 @@ TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 
 MIDDLEWARE = [
     "core.request_context.RequestIdMiddleware",  # first: even a 404 for an unknown host has one
+    # Counts and times every request, the probes and the routing middleware's own answers too.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Above the routing middleware, so the pages it answers itself (unknown or suspended
     # workspace, bad host) get the same headers, HTTPS redirect and HSTS as every other.
     "django.middleware.security.SecurityMiddleware",
@@ -99,7 +101,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
+    "core.health.ProbeMiddleware",
     "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
+    "tenancy.metrics.TenantUsageMiddleware",  # per-tenant request counts (top N only)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,6 +114,8 @@ MIDDLEWARE = [
     # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
     "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last: requests and latency by resolved URL name (`projects:create`), never by raw path.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # DATABASE ------------------------------------------------------------------------------
@@ -410,7 +417,6 @@ MAIL_MAX_RETRIES = 6
 SENTRY_DSN = ENV.SENTRY_DSN or ""
 SENTRY_ENVIRONMENT = ENV.SENTRY_ENVIRONMENT
 SENTRY_TRACES_SAMPLE_RATE = ENV.SENTRY_TRACES_SAMPLE_RATE
-RELEASE = ENV.RELEASE
 OTEL_EXPORTER_OTLP_ENDPOINT = ENV.OTEL_EXPORTER_OTLP_ENDPOINT or ""
 OTEL_EXPORTER_OTLP_HEADERS = ENV.otlp_headers()
 # Spans' service.name is this plus the process's part: tenant-platform-web, -worker, -beat.
@@ -444,3 +450,30 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# HEALTH --------------------------------------------------------------------------------
+# /healthz, /readyz, /version (core.health): what /version names, and how long each
+# readiness check may take before it counts as failed.
+RELEASE = ENV.RELEASE or package_version()
+GIT_COMMIT = ENV.GIT_COMMIT or ""
+HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+# A transaction-mode pooler would hand one tenant's search_path to another's queries
+# (tenancy.db.pooler): each process proves there is none, again at most this often.
+DATABASE_POOLER_RECHECK_SECONDS = 300
+
+# METRICS -------------------------------------------------------------------------------
+# /metrics (core.metrics) answers only `Authorization: Bearer <METRICS_TOKEN>`; 404 unset.
+METRICS_TOKEN = ENV.METRICS_TOKEN.get_secret_value() if ENV.METRICS_TOKEN else ""
+# Per-tenant usage: only the top N tenants of each window get a labelled series.
+METRICS_TENANT_TOP_N = ENV.METRICS_TENANT_TOP_N
+METRICS_TENANT_WINDOW_SECONDS = 300
+# The Celery worker's private listener (no token: bind it where only Prometheus reaches).
+METRICS_WORKER_PORT = ENV.METRICS_WORKER_PORT
+METRICS_WORKER_ADDRESS = "0.0.0.0"
+# django-prometheus: its PostgreSQL wrapper under django-tenants' and ours (tenancy.db), so
+# query counts and timings come from the platform's own backend; redis cache hit/miss.
+ORIGINAL_BACKEND = "django_prometheus.db.backends.postgresql"
+for _cache in CACHES.values():
+    if _cache["BACKEND"] == "django_redis.cache.RedisCache":
+        _cache["BACKEND"] = "django_prometheus.cache.backends.redis.RedisCache"
+PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

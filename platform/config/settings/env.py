@@ -109,9 +109,6 @@ class PlatformEnv(BaseSettings):
     SENTRY_TRACES_SAMPLE_RATE: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.0, description="share of requests Sentry traces itself, 0 to 1 (0: none)"
     )
-    RELEASE: Annotated[str, Field(pattern=r"^[A-Za-z0-9._+@-]{0,128}$")] = Field(
-        default="", description="the deployed version, e.g. a git commit (letters, digits, ._+@-)"
-    )
     OTEL_EXPORTER_OTLP_ENDPOINT: str | None = Field(
         default=None,
         description="an http(s):// URL of an OTLP/HTTP collector; tracing is off without it",
@@ -122,6 +119,29 @@ class PlatformEnv(BaseSettings):
     TRACES_SAMPLE_RATE: Annotated[float, Field(ge=0, le=1)] = Field(
         default=1.0, description="share of requests and tasks that start a trace, 0 to 1"
     )
+    RELEASE: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")] | None = Field(
+        default=None, description="the release name /version reports, e.g. 2026.11.3 or v1.4.0"
+    )
+    GIT_COMMIT: Annotated[str, Field(pattern=r"^[0-9a-f]{7,40}$")] | None = Field(
+        default=None, description="the commit the release was built from (7 to 40 hex digits)"
+    )
+    METRICS_TOKEN: SecretStr | None = Field(
+        default=None,
+        description="at least 24 random characters; /metrics answers 404 without it",
+    )
+    METRICS_TENANT_TOP_N: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=10, description="tenants with their own usage series in /metrics (0 to 100)"
+    )
+    METRICS_WORKER_PORT: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="a TCP port where the Celery worker serves its metrics"
+    )
+
+    @field_validator("METRICS_TOKEN")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("too short")
+        return value
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -219,6 +239,23 @@ class PlatformEnv(BaseSettings):
         return parts._replace(path=f"/{db}").geturl()
 
 
+def package_version() -> str:
+    """The platform's version: the installed distribution's, else pyproject.toml's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tenant-platform")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    try:
+        with (BASE_DIR / "pyproject.toml").open("rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
 def _masked(value: object) -> object:
     """Hide a password inside a URL before it is printed."""
     if isinstance(value, str) and "@" in value and "://" in value:
@@ -239,7 +276,11 @@ def describe(error: ValidationError) -> list[str]:
         if problem["type"] == "missing":
             lines.append(f"{name} is not set: expected {expected}")
         else:
-            shown = "" if "SECRET" in name else f" (got {_masked(problem.get('input'))!r})"
+            shown = (
+                ""
+                if "SECRET" in name or "TOKEN" in name
+                else f" (got {_masked(problem.get('input'))!r})"
+            )
             lines.append(f"{name} is invalid{shown}: expected {expected}")
     return lines
 

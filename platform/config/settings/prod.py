@@ -40,7 +40,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = ENV.HSTS_PRELOAD
 if not SECURE_HSTS_PRELOAD:
     SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]  # noqa: F405
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# Probes speak plain HTTP to the pod; the load balancer terminates TLS for everything else.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^(healthz|readyz|version|metrics)$"]
 if ENV.TRUSTED_PROXY_COUNT:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

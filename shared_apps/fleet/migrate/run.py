@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from core.metrics import fleet_migrate_outcome_count
 from shared_apps.audit.services import audited
 from shared_apps.fleet.errors import OperationFailedError
 from shared_apps.fleet.migrate.compiler import SchemaMigrator
@@ -166,6 +167,7 @@ def _migrate(
         report.total = len(attempted) + len(batch.pending)
         attempted.update(tenant.id for tenant in batch.pending)
         for outcome in fleet_plan_migrate(batch, parallel=parallel, on_outcome=report.tenant):
+            fleet_migrate_outcome_count(outcome.status)
             if outcome.status == "failed":
                 summary.failed.append(outcome)
             elif outcome.status == "migrated":
