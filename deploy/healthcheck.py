@@ -1,4 +1,4 @@
-"""The image's HEALTHCHECK: the web role answers GET /health/ with 200; other roles pass.
+"""The image's HEALTHCHECK: the web role answers GET /healthz with 200; other roles pass.
 
 Cheap on purpose (standard library only, no Django import): it runs every 30 seconds.
 """
@@ -29,9 +29,9 @@ def main() -> int:
         return 0  # worker, beat, release: nothing listens, and the runtime watches PID 1
     port = os.environ.get("PORT", "8000")
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/health/",
-        # A host the platform serves (the root domain); /health/ is exempt from the
-        # HTTPS redirect, so plain HTTP from inside the container gets the real answer.
+        f"http://127.0.0.1:{port}/healthz",
+        # /healthz answers on any host, before tenant routing, and is exempt from the
+        # HTTPS redirect: plain HTTP from inside the container gets the real answer.
         headers={"Host": os.environ.get("ROOT_DOMAIN", "localhost")},
     )
     try:

@@ -6,6 +6,7 @@ variable and what is expected; `.env.example` documents each one.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -283,6 +284,12 @@ def describe(error: ValidationError) -> list[str]:
             )
             lines.append(f"{name} is invalid{shown}: expected {expected}")
     return lines
+
+
+@functools.cache
+def platform_env() -> PlatformEnv:
+    """The process's configuration, read once (base.py and services.py share it)."""
+    return load_env()
 
 
 def load_env(**overrides: object) -> PlatformEnv:
