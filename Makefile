@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -79,10 +79,13 @@ lock: $(STAMP)
 	@$(BIN)/pip-compile --quiet --no-strip-extras --extra dev --output-file requirements.lock pyproject.toml
 
 bench: $(STAMP)
-	@$(WITH_SERVICES) $(BIN)/python scripts/bench/requests.py
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/routing.py
 
 bench-provisioning: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/provisioning.py
+
+bench-observability: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/observability.py
 
 bench-migrations: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/migrations.py

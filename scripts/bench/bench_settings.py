@@ -1,4 +1,4 @@
-"""Settings for scripts/bench/requests.py: the same project in three tenancy modes.
+"""Settings for scripts/bench/routing.py: the same project in three tenancy modes.
 
 BENCH_MODE=platform  our tenancy (config.settings.base as shipped)
 BENCH_MODE=none      no tenancy at all: plain PostgreSQL backend, no tenant middleware
@@ -42,3 +42,11 @@ elif MODE == "stock":
     DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
     DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
     TENANT_LIMIT_SET_CALLS = False  # the library's default
+
+# scripts/bench/observability.py: the same page with metrics off, as shipped (metrics on),
+# and with traces exported too (its OTLP endpoint is set in the environment).
+if os.environ.get("BENCH_OBSERVABILITY") == "off":
+    MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("django_prometheus.")]
+    ORIGINAL_BACKEND = "django.db.backends.postgresql"
+    for _cache in CACHES.values():  # noqa: F405
+        _cache["BACKEND"] = "django_redis.cache.RedisCache"

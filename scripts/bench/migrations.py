@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import requests as routing_bench
+import routing as routing_bench
 
 ROOT = routing_bench.ROOT
 PYTHON = sys.executable

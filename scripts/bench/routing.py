@@ -325,7 +325,7 @@ def main() -> None:
         for mode in MODES
     )
     client = "wrk, 1 thread, 4 connections" if shutil.which("wrk") else "Python client, 4 threads"
-    section = f"""## Request routing overhead (`scripts/bench/requests.py`)
+    section = f"""## Request routing overhead (`scripts/bench/routing.py`)
 
 Measured {time.strftime("%Y-%m-%d")} on {machine()}; PostgreSQL and Redis on the same machine.
 
