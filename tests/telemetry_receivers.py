@@ -21,7 +21,7 @@ def _body(handler: BaseHTTPRequestHandler) -> bytes:
     if encoding == "deflate":
         return zlib.decompress(raw)
     if encoding == "br":  # pragma: no cover - only when brotli is installed
-        import brotli  # type: ignore[import-not-found]
+        import brotli
 
         return bytes(brotli.decompress(raw))
     return raw
