@@ -49,30 +49,10 @@ class _Sink(BaseHTTPRequestHandler):
 
 
 def start(mode: str, otlp: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = routing.free_port()
     extra = {"BENCH_OBSERVABILITY": mode}
     if mode == "both":
         extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
-    process = subprocess.Popen(
-        [
-            routing.PYTHON,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--workers",
-            "1",
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        env=routing.bench_env("platform", **extra),
-        cwd=routing.ROOT,
-    )
-    routing.wait_ready(port)
-    return process, port
+    return routing.start_gunicorn("platform", **extra)
 
 
 def main() -> None:

@@ -113,7 +113,8 @@ def wait_ready(port: int, path: str = PAGE) -> None:
     raise SystemExit(f"server on port {port} did not answer 200 on {path}")
 
 
-def start_gunicorn(mode: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_gunicorn(mode: str, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """Start one sync gunicorn worker in `mode` (`extra`: more environment) and wait for it."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -130,7 +131,7 @@ def start_gunicorn(mode: str) -> tuple[subprocess.Popen[bytes], int]:
             "--log-level",
             "warning",
         ],
-        env=bench_env(mode),
+        env=bench_env(mode, **extra),
         cwd=ROOT,
     )
     wait_ready(port)

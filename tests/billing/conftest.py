@@ -54,20 +54,24 @@ def eager_tasks() -> Iterator[None]:
     app.conf.task_always_eager = False
 
 
+# The paid plan the billing tests buy (a Stripe price of the fake).
+PRO_PLAN: dict[str, Any] = {
+    "code": "pro",
+    "name": "Pro",
+    "stripe_price_id": "price_pro_monthly",
+    "price_minor": 2900,
+    "currency": "usd",
+    "max_seats": 25,
+    "max_projects": None,
+    "max_storage_bytes": None,
+    "trial_days": 0,
+    "sort_order": 1,
+}
+
+
 @pytest.fixture
 def pro_plan(db: None) -> Plan:
-    return PlanFactory.create(
-        code="pro",
-        name="Pro",
-        stripe_price_id="price_pro_monthly",
-        price_minor=2900,
-        currency="usd",
-        max_seats=25,
-        max_projects=None,
-        max_storage_bytes=None,
-        trial_days=0,
-        sort_order=1,
-    )
+    return PlanFactory.create(**PRO_PLAN)
 
 
 def owner_of(tenant: Tenant) -> User:

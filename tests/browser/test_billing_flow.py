@@ -19,6 +19,7 @@ from config.celery import app
 from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context, tenant_context
+from tests.billing.conftest import PRO_PLAN
 from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET, FakeStripe, event, signature
 from tests.factories import TEST_PASSWORD, PlanFactory
 
@@ -66,18 +67,7 @@ def pro_plan_committed(db: None, tenant_a: Tenant) -> Iterator[None]:
     """A paid plan the live server can see; it and the workspace's billing state go after."""
 
     def create() -> None:
-        PlanFactory.create(
-            code="pro",
-            name="Pro",
-            stripe_price_id="price_pro_monthly",
-            price_minor=2900,
-            currency="usd",
-            max_seats=25,
-            max_projects=None,
-            max_storage_bytes=None,
-            trial_days=0,
-            sort_order=1,
-        )
+        PlanFactory.create(**PRO_PLAN)
 
     in_own_connection(create)
     yield
