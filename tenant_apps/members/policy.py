@@ -34,6 +34,7 @@ ADMIN_ACTIONS = MEMBER_ACTIONS | {
     "member.change_role",
     "member.remove",
     "admin.access",
+    "apikey.manage",
 }
 OWNER_ACTIONS = ADMIN_ACTIONS | {
     "owner.manage",
@@ -77,4 +78,16 @@ def roles_assignable_by(actor: User) -> list[str]:
         return [Role.OWNER, Role.ADMIN, Role.MEMBER]
     if actor.role == Role.ADMIN:
         return [Role.ADMIN, Role.MEMBER]
+    return []
+
+
+def api_key_scopes_grantable_by(actor: User) -> list[str]:
+    """API key scopes `actor` may put on a new key: never more power than their own role.
+
+    The `admin` scope reaches everything an owner may do, so only owners grant it.
+    """
+    if actor.role == Role.OWNER:
+        return ["read", "write", "admin"]
+    if actor.role == Role.ADMIN:
+        return ["read", "write"]
     return []

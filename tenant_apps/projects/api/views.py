@@ -1,19 +1,25 @@
-"""Project endpoints of a workspace's API (session-authenticated members)."""
+"""Project endpoints of a workspace's API (members signed in, or API keys)."""
 
 from __future__ import annotations
 
 from typing import cast
 
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shared_apps.accounts.models import User
+from tenant_apps.apikeys.authentication import ApiKeyScopePermission
+from tenant_apps.apikeys.models import ApiKey
 from tenant_apps.projects.services import project_create
 
 
 class ProjectCreateApi(APIView):
+    permission_classes = [IsAuthenticated, ApiKeyScopePermission]
+    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+
     class Input(serializers.Serializer):
         name = serializers.CharField(max_length=120)
         description = serializers.CharField(required=False, allow_blank=True, default="")
