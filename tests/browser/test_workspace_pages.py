@@ -10,6 +10,7 @@ import pytest
 
 from shared_apps.mail.services import mail_render
 from shared_apps.tenants.models import Tenant
+from tenant_apps.apikeys.models import ApiKey
 from tenant_apps.members.models import Invitation
 from tenant_apps.projects.models import Project
 from tests.browser.test_billing_flow import in_own_connection
@@ -54,11 +55,21 @@ def test_an_owner_creates_a_project_a_task_and_an_invitation_through_the_pages(
         page.screenshot(path=str(artifacts / "confirm-withdraw.png"), full_page=True)
         page.click("#confirm button:has-text('Withdraw')")
         page.wait_for_selector("#no-invitations")
+
+        page.goto(f"{base}/settings/api-keys/")
+        page.fill("#id_name", "CI deploys")
+        page.check("input[name=scopes][value=read]")
+        page.click("button:has-text('Create key')")
+        page.wait_for_selector("text=tp_")
+        page.screenshot(path=str(artifacts / "api-key-created.png"), full_page=True)
+        page.goto(f"{base}/settings/api-keys/")
+        page.screenshot(path=str(artifacts / "api-keys.png"), full_page=True)
     finally:
 
         def forget() -> None:
             Project.objects.filter(name="Launch plan").delete()
             Invitation.objects.filter(email="kim@alpha.test").delete()
+            ApiKey.objects.filter(name="CI deploys").delete()
 
         in_own_connection(forget, tenant_a)
 
