@@ -404,3 +404,39 @@ def test_task_list_queries_do_not_grow(
         response = owner_a.get(path)
 
     assert len(response.json()["results"]) == rows
+
+
+# SCHEMA ---------------------------------------------------------------------------------
+
+
+def test_the_schema_describes_each_operation_its_bodies_and_parameters() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    def operation(path: str, method: str) -> dict[str, Any]:
+        found: dict[str, Any] = schema["paths"][path][method]
+        return found
+
+    def body(path: str, method: str) -> str:
+        content = operation(path, method)["requestBody"]["content"]
+        return str(content["application/json"]["schema"]["$ref"])
+
+    def answer(path: str, method: str, status: str) -> str:
+        content = operation(path, method)["responses"][status]["content"]
+        return str(content["application/json"]["schema"]["$ref"])
+
+    projects, project = "/api/v1/projects", "/api/v1/projects/{project_id}"
+    tasks, task = f"{project}/tasks", f"{project}/tasks/{{task_id}}"
+    refs = "#/components/schemas/"
+    assert answer(projects, "get", "200") == f"{refs}PaginatedProjectSummaryList"
+    assert body(projects, "post") == f"{refs}ProjectCreateInput"
+    assert answer(projects, "post", "201") == f"{refs}ProjectSummary"
+    assert answer(project, "get", "200") == f"{refs}ProjectSummary"
+    assert body(project, "patch") == f"{refs}PatchedProjectUpdateInput"
+    assert answer(tasks, "get", "200") == f"{refs}PaginatedTaskSummaryList"
+    assert body(tasks, "post") == f"{refs}TaskCreateInput"
+    assert answer(tasks, "post", "201") == f"{refs}TaskSummary"
+    assert body(task, "patch") == f"{refs}PatchedTaskUpdateInput"
+    parameters = {p["name"] for p in operation(tasks, "get")["parameters"]}
+    assert parameters == {"project_id", "cursor", "page_size", "status", "assignee"}
