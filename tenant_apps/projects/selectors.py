@@ -14,12 +14,20 @@ DASHBOARD_KEY = "projects:dashboard:open-tasks"
 DASHBOARD_TTL = 600
 
 
-def project_list(*, actor: User) -> QuerySet[Project]:
-    """Projects with their open task counts, in one query."""
+def project_list(
+    *, actor: User, status: str | None = None, search: str | None = None
+) -> QuerySet[Project]:
+    """Projects with their open task counts, in one query; of one status, or whose name
+    contains `search` (any case), when given."""
     policy.require(actor, "project.view")
-    return Project.objects.annotate(
+    projects = Project.objects.annotate(
         open_tasks=Count("tasks", filter=~Q(tasks__status=Task.Status.DONE))
-    ).order_by("status", "name")
+    )
+    if status is not None:
+        projects = projects.filter(status=status)
+    if search:
+        projects = projects.filter(name__icontains=search)
+    return projects.order_by("status", "name")
 
 
 def project_get(*, actor: User, project_id: int) -> Project:
@@ -32,6 +40,23 @@ def project_get(*, actor: User, project_id: int) -> Project:
 
 def task_list_for_project(*, project: Project) -> QuerySet[Task]:
     return project.tasks.select_related("assignee")
+
+
+def task_list(
+    *,
+    actor: User,
+    project: Project,
+    status: str | None = None,
+    assignee_id: int | None = None,
+) -> QuerySet[Task]:
+    """The project's tasks, in one query; of one status, or assigned to one person, when given."""
+    policy.require(actor, "task.view")
+    tasks = project.tasks.all()
+    if status is not None:
+        tasks = tasks.filter(status=status)
+    if assignee_id is not None:
+        tasks = tasks.filter(assignee_id=assignee_id)
+    return tasks
 
 
 def task_get(*, actor: User, project: Project, task_id: int) -> Task:

@@ -311,12 +311,18 @@ USE_TZ = True
 
 # API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema, reading the nested Input/Output/Filters of our API classes.
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "tenant_apps.apikeys.authentication.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Signed in, and an API key may do only what its scopes allow (read: safe methods;
+    # others need the scope the view names in `api_key_scope`, else admin).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenant_apps.apikeys.authentication.ApiKeyScopePermission",
+    ],
     "DEFAULT_PARSER_CLASSES": [
         "core.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -324,10 +330,21 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "core.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Every list pages by cursor (core.api.pagination): 25 rows unless `?page_size=` (max 100).
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.CursorPage",
+    "PAGE_SIZE": 25,
     # Client IPs for throttling: X-Forwarded-For only behind this many trusted proxies.
     "NUM_PROXIES": ENV.TRUSTED_PROXY_COUNT,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Tenant platform API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tenant platform API",
+    "VERSION": "1",
+    # Projects and tasks both have a `status`, of different choices.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectStatusEnum": "tenant_apps.projects.models.Project.Status",
+        "TaskStatusEnum": "tenant_apps.projects.models.Task.Status",
+    },
+}
 
 # SECURITY HEADERS ----------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
 from rest_framework.views import APIView
+
+from core.api.parsers import JSONParser
 
 
 class PublicApi(APIView):
@@ -11,3 +21,62 @@ class PublicApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+
+
+def _serves_tenant(request: Request) -> bool:
+    # The tenancy middleware marks every request with what it routed to: a tenant, the public
+    # site (`is_public`) or nothing. core sits below tenancy (import contracts), so it reads
+    # that mark rather than asking tenancy; views below rely on tenancy's schema being active.
+    routed = getattr(request, "tenant", None)
+    return getattr(routed, "schema_name", None) is not None and not getattr(
+        routed, "is_public", False
+    )
+
+
+class TenantApi(APIView):
+    """An endpoint of a workspace's host: signed-in people of that workspace, JSON in and out."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Before authentication: without a workspace there are no users to look up.
+        if not _serves_tenant(request):
+            raise NotFound("No workspace answers at this address.")
+        super().initial(request, *args, **kwargs)
+
+
+OPERATION_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def operations(*views: type[APIView]) -> Callable[..., HttpResponse]:
+    """Serve one URL by one class per operation: each request goes to the class whose
+    handler its method names (HEAD with GET); any other method gets their joint answer
+    (OPTIONS, or 405 naming the methods the URL allows).
+
+    The schema generator reads the joint class: its `operations` maps each method to the
+    class that serves it (core.api.schema).
+    """
+    by_method = {
+        method: view
+        for view in views
+        for method in OPERATION_METHODS
+        if getattr(view, method.lower(), None) is not None
+    }
+    joint = cast(
+        type[APIView],
+        type("".join(view.__name__ for view in views), views, {"operations": by_method}),
+    )
+    handlers = {method: view.as_view() for method, view in by_method.items()}
+    if "GET" in handlers:
+        handlers["HEAD"] = handlers["GET"]
+    otherwise = joint.as_view()
+
+    def dispatch(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return handlers.get(request.method or "", otherwise)(request, *args, **kwargs)
+
+    # What Django and drf-spectacular read from an APIView's view function.
+    dispatch.cls = joint  # type: ignore[attr-defined]
+    dispatch.initkwargs = {}  # type: ignore[attr-defined]
+    # DRF's session authentication checks CSRF itself, as in every APIView.
+    return csrf_exempt(dispatch)

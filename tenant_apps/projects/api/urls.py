@@ -1,7 +1,27 @@
 from django.urls import path
 
+from core.api.views import operations
 from tenant_apps.projects.api import views
 
 urlpatterns = [
-    path("projects", views.ProjectCreateApi.as_view(), name="api-project-create"),
+    path(
+        "projects",
+        operations(views.ProjectListApi, views.ProjectCreateApi),
+        name="api-projects",
+    ),
+    path(
+        "projects/<int:project_id>",
+        operations(views.ProjectDetailApi, views.ProjectUpdateApi),
+        name="api-project",
+    ),
+    path(
+        "projects/<int:project_id>/tasks",
+        operations(views.TaskListApi, views.TaskCreateApi),
+        name="api-project-tasks",
+    ),
+    path(
+        "projects/<int:project_id>/tasks/<int:task_id>",
+        operations(views.TaskUpdateApi),
+        name="api-project-task",
+    ),
 ]

@@ -1,39 +1,163 @@
-"""Project endpoints of a workspace's API (members signed in, or API keys)."""
+"""Project and task endpoints of a workspace's API (signed-in people of the workspace).
+
+Each class is one operation: it parses, calls a selector or service, renders. Who may do
+what is the services' and selectors' business (tenant_apps.members.policy), as on the pages.
+"""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from core.api.pagination import CursorPage, paginated
+from core.api.views import TenantApi
 from shared_apps.accounts.models import User
-from tenant_apps.apikeys.authentication import ApiKeyScopePermission
 from tenant_apps.apikeys.models import ApiKey
-from tenant_apps.projects.services import project_create
+from tenant_apps.projects.api.serializers import ProjectSummary, StrictInput, TaskSummary
+from tenant_apps.projects.models import Project, Task
+from tenant_apps.projects.selectors import project_get, project_list, task_get, task_list
+from tenant_apps.projects.services import project_create, project_update, task_create, task_update
 
 
-class ProjectCreateApi(APIView):
-    permission_classes = [IsAuthenticated, ApiKeyScopePermission]
+def _actor(request: Request) -> User:
+    # TenantApi lets only signed-in people through.
+    return cast(User, request.user)
+
+
+def _query(filters: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    parsed = filters(data=request.query_params)
+    parsed.is_valid(raise_exception=True)
+    return dict(parsed.validated_data)
+
+
+def _body(given: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    payload = given(data=request.data)
+    payload.is_valid(raise_exception=True)
+    return dict(payload.validated_data)
+
+
+# PROJECTS -------------------------------------------------------------------------------
+
+
+class ProjectListApi(TenantApi):
+    class Filters(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Project.Status.choices, required=False)
+        search = serializers.CharField(required=False, max_length=120)
+
+    Output = ProjectSummary
+    pagination_class = CursorPage
+
+    def get(self, request: Request) -> Response:
+        projects = project_list(actor=_actor(request), **_query(self.Filters, request))
+        return paginated(self, request, projects, self.Output)
+
+
+class ProjectCreateApi(TenantApi):
     api_key_scope = ApiKey.Scope.WRITE  # work, not administration
 
-    class Input(serializers.Serializer):
+    class Input(StrictInput):
         name = serializers.CharField(max_length=120)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
-    class Output(serializers.Serializer):
-        id = serializers.IntegerField()
-        name = serializers.CharField()
-        description = serializers.CharField()
-
-    # What the schema generator reads (a decorator would import it while URLs load).
-    serializer_class = Input
+    Output = ProjectSummary
 
     def post(self, request: Request) -> Response:
-        payload = self.Input(data=request.data)
-        payload.is_valid(raise_exception=True)
-        project = project_create(actor=cast(User, request.user), **payload.validated_data)
+        project = project_create(actor=_actor(request), **_body(self.Input, request))
         return Response(self.Output(project).data, status=201)
+
+
+class ProjectDetailApi(TenantApi):
+    Output = ProjectSummary
+
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_get(actor=_actor(request), project_id=project_id)
+        return Response(self.Output(project).data)
+
+
+class ProjectUpdateApi(TenantApi):
+    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+
+    class Input(StrictInput):
+        name = serializers.CharField(max_length=120, required=False)
+        description = serializers.CharField(required=False, allow_blank=True)
+
+    Output = ProjectSummary
+
+    def patch(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        # A PATCH names what changes; the service takes the whole editable state.
+        changes = {"name": project.name, "description": project.description}
+        changes.update(_body(self.Input, request))
+        project = project_update(actor=actor, project=project, **changes)
+        return Response(self.Output(project).data)
+
+
+# TASKS ----------------------------------------------------------------------------------
+
+
+class TaskListApi(TenantApi):
+    class Filters(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
+        assignee = serializers.IntegerField(required=False, min_value=1, source="assignee_id")
+
+    Output = TaskSummary
+    pagination_class = CursorPage
+
+    def get(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        tasks = task_list(actor=actor, project=project, **_query(self.Filters, request))
+        return paginated(self, request, tasks, self.Output)
+
+
+class TaskCreateApi(TenantApi):
+    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+
+    class Input(StrictInput):
+        title = serializers.CharField(max_length=200)
+        status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
+        assignee = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, source="assignee_id"
+        )
+        due_date = serializers.DateField(required=False, allow_null=True)
+
+    Output = TaskSummary
+
+    def post(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        task = task_create(actor=actor, project=project, **_body(self.Input, request))
+        return Response(self.Output(task).data, status=201)
+
+
+class TaskUpdateApi(TenantApi):
+    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+
+    class Input(StrictInput):
+        title = serializers.CharField(max_length=200, required=False)
+        status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
+        assignee = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, source="assignee_id"
+        )
+        due_date = serializers.DateField(required=False, allow_null=True)
+
+    Output = TaskSummary
+
+    def patch(self, request: Request, project_id: int, task_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        task = task_get(actor=actor, project=project, task_id=task_id)
+        # A PATCH names what changes; the service takes the whole editable state.
+        changes: dict[str, Any] = {
+            "title": task.title,
+            "status": task.status,
+            "assignee_id": task.assignee_id,
+            "due_date": task.due_date,
+        }
+        changes.update(_body(self.Input, request))
+        task = task_update(actor=actor, task=task, **changes)
+        return Response(self.Output(task).data)
