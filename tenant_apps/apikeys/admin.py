@@ -42,20 +42,12 @@ class ApiKeyAdmin(PolicyModelAdmin[ApiKey]):
 
     @admin.action(description="Revoke")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> HttpResponse | None:
-        asked = self.confirmation(
+        return self.confirmed_action(
             request,
             queryset,
+            lambda request, key: services.api_key_revoke(actor=self.actor(request), key=key),
             action="revoke",
             question="Revoke these API keys? Programs using them are refused from now on.",
             button="Yes, revoke them",
-        )
-        if asked is not None:
-            return asked
-        actor = self.actor(request)
-        self.run_service(
-            request,
-            queryset,
-            lambda key: services.api_key_revoke(actor=actor, key=key),
             done="Revoked {obj}.",
         )
-        return None

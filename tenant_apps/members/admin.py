@@ -53,47 +53,35 @@ class TenantUserAdmin(PolicyModelAdmin[User], UserAdmin):
 
     @admin.action(description="Remove from the workspace")
     def remove(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
-        asked = self.confirmation(
+        return self.confirmed_action(
             request,
             queryset,
+            lambda request, member: services.member_remove(
+                actor=self.actor(request), member=member
+            ),
             action="remove",
             question="Remove these people from the workspace? They can no longer sign in; "
             "their work stays.",
             button="Yes, remove them",
-        )
-        if asked is not None:
-            return asked
-        actor = self.actor(request)
-        self.run_service(
-            request,
-            queryset,
-            lambda member: services.member_remove(actor=actor, member=member),
             done="Removed {obj} from the workspace.",
         )
-        return None
 
     @admin.action(description="Reset second factor")
     def reset_second_factor(
         self, request: HttpRequest, queryset: QuerySet[User]
     ) -> HttpResponse | None:
-        asked = self.confirmation(
+        return self.confirmed_action(
             request,
             queryset,
+            lambda request, member: member_second_factor_reset(
+                actor=self.actor(request), member=member
+            ),
             action="reset_second_factor",
             question="Remove the second factor of these people? They set up a new one at "
             "their next sign-in, and are told by e-mail.",
             button="Yes, reset it",
-        )
-        if asked is not None:
-            return asked
-        actor = self.actor(request)
-        self.run_service(
-            request,
-            queryset,
-            lambda member: member_second_factor_reset(actor=actor, member=member),
             done="Reset the second factor of {obj}.",
         )
-        return None
 
 
 @admin.register(Invitation, site=tenant_admin_site)
@@ -114,23 +102,17 @@ class InvitationAdmin(PolicyModelAdmin[Invitation]):
 
     @admin.action(description="Revoke")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> HttpResponse | None:
-        asked = self.confirmation(
+        return self.confirmed_action(
             request,
             queryset,
+            lambda request, invitation: services.invitation_revoke(
+                actor=self.actor(request), invitation=invitation
+            ),
             action="revoke",
             question="Revoke these invitations? Their links stop working.",
             button="Yes, revoke them",
-        )
-        if asked is not None:
-            return asked
-        actor = self.actor(request)
-        self.run_service(
-            request,
-            queryset,
-            lambda invitation: services.invitation_revoke(actor=actor, invitation=invitation),
             done="Revoked the invitation for {obj.email}.",
         )
-        return None
 
     @admin.action(description="Resend")
     def resend(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:

@@ -148,6 +148,26 @@ class PolicyModelAdmin(admin.ModelAdmin[ModelT]):
         }
         return TemplateResponse(request, self.confirmation_template, context)
 
+    def confirmed_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ModelT],
+        call: Callable[[HttpRequest, ModelT], object],
+        *,
+        action: str,
+        question: str,
+        button: str,
+        done: str,
+    ) -> HttpResponse | None:
+        """A destructive action: ask first, then call the service once per selected row."""
+        asked = self.confirmation(
+            request, queryset, action=action, question=question, button=button
+        )
+        if asked is not None:
+            return asked
+        self.run_service(request, queryset, lambda obj: call(request, obj), done=done)
+        return None
+
 
 class PolicyTabularInline(admin.TabularInline[ModelT, ParentT]):
     """Rows shown inside a workspace admin page, read-only like the page."""
