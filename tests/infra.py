@@ -215,6 +215,7 @@ def celery_worker_log(
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
             "OTEL_EXPORTER_OTLP_HEADERS": "",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "TRACES_SAMPLE_RATE": "1",  # every trace: the test follows one request's task
             "DATABASE_URL": database_url,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },

@@ -299,6 +299,7 @@ class ProbeMiddleware:
         probe = PROBES.get(request.path_info)
         if probe is None:
             return self.get_response(request)
+        setattr(request, metrics.ROUTE_LABEL_ATTRIBUTE, "probe:" + request.path_info.strip("/"))
         if request.method not in ("GET", "HEAD"):
             response = HttpResponse(status=405)
             response["Allow"] = "GET, HEAD"

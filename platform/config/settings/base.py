@@ -91,9 +91,11 @@ TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 
 MIDDLEWARE = [
-    "core.request_context.RequestIdMiddleware",  # first: even a 404 for an unknown host has one
+    # First: the server span (a no-op unless tracing is configured) holds everything below.
+    "core.tracing.ServerSpanMiddleware",
+    "core.request_context.RequestIdMiddleware",  # even a 404 for an unknown host has an id
     # Counts and times every request, the probes and the routing middleware's own answers too.
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     # Above the routing middleware, so the pages it answers itself (unknown or suspended
     # workspace, bad host) get the same headers, HTTPS redirect and HSTS as every other.
     "django.middleware.security.SecurityMiddleware",
@@ -114,8 +116,6 @@ MIDDLEWARE = [
     # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
     "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
     "axes.middleware.AxesMiddleware",
-    # Last: requests and latency by resolved URL name (`projects:create`), never by raw path.
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # DATABASE ------------------------------------------------------------------------------

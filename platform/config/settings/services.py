@@ -98,7 +98,8 @@ OTEL_EXPORTER_OTLP_HEADERS = ENV.otlp_headers()
 OTEL_SERVICE_NAME = "tenant-platform"
 TRACES_SAMPLE_RATE = ENV.TRACES_SAMPLE_RATE
 # Probes hit these every few seconds: no trace (regular expressions, searched in the URL).
-TELEMETRY_TRACES_EXCLUDED_URLS = [r"/health/", r"/metrics"]
+# Regular expressions over the path: the probes are called every few seconds by machines.
+TELEMETRY_TRACES_EXCLUDED_URLS = [r"^/health/$", r"^/(healthz|readyz|version|metrics)$"]
 # Where telemetry learns the tenant (core cannot import tenancy).
 TELEMETRY_TENANT = "tenancy.telemetry.telemetry_tenant"
 
