@@ -1,5 +1,6 @@
-"""Real services for a test session: an S3-compatible server (moto in server mode) and a
-Celery worker process. Both are started once, on first use, and stopped at the end."""
+"""Real services for a test session: a live HTTP server of the app, an S3-compatible server
+(moto in server mode) and a Celery worker process. Each is started once, on first use, and
+stopped at the end."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
 from django.test.utils import override_settings
 
 from shared_apps.tenants.models import Tenant
@@ -39,6 +45,33 @@ def _wait_for_port(port: int, seconds: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port}")
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def live_url(session_tenants: Any, django_db_blocker: Any) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1; every request runs on its own thread and connection.
+
+    It serves what is committed: tests reach it from browsers or their own HTTP clients.
+    """
+    port = _free_port()
+    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
+    server.set_app(StaticFilesHandler(get_wsgi_application()))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{port}"
+    server.shutdown()
+    server.server_close()
+    # Keep-alive handler threads may still hold a connection; the test database must go.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture(scope="session")
