@@ -1,6 +1,7 @@
 """Three workspaces used at once through a live server, by the mixed-load benchmark's own
-client (scripts/bench/mixed_load.py): pages, forms, uploads and the API, every answer
-checked for another workspace's marker; then the database, for where the writes landed."""
+client (scripts/bench/mixed_load.py): pages, forms, files and the API, and each workspace's
+key, file link and session tried on another's host; every answer checked for another
+workspace's marker, then the database for where the writes landed."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ _spec.loader.exec_module(mixed_load)
 
 SUBDOMAINS = ["mixload1", "mixload2", "mixload3"]
 PEOPLE = 6  # two at once in each workspace
-VISITS = 3  # per person, each eight requests
+VISITS = 3  # per person, each of twelve requests
 
 
 @pytest.fixture
@@ -77,7 +78,8 @@ def test_people_working_at_once_in_three_workspaces_see_and_change_only_their_ow
             )
             files = set(Attachment.objects.values_list("original_name", flat=True))
         assert titles == set(tally.created[workspace.subdomain])
-        assert files == set(tally.uploaded[workspace.subdomain])
+        prepared = f"{workspace.marker}brief.txt"
+        assert files == {prepared, *tally.uploaded[workspace.subdomain]}
     assert mixed_load.workspaces_verify(SUBDOMAINS, tally.created, tally.uploaded) == []
 
 
@@ -93,7 +95,8 @@ def test_the_checks_catch_an_answer_from_another_workspace(
     tally = mixed_load.people_run(_port(live_url), [misrouted], [[0]], visits=1)
 
     # then the pages and the API are counted as cross-tenant answers, with their requests
-    assert tally.failures["cross-tenant"] == 4  # home, project list, project page, API list
+    # (home, project list, project page, the file's content and the API list)
+    assert tally.failures["cross-tenant"] == 5
     assert tally.failures["server error"] == 0
     assert "GET mixload2.localhost/projects/" in [
         str(failure).split(" -> ")[0].split(": ", 1)[1] for failure in tally.shown

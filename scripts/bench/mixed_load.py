@@ -3,17 +3,20 @@
 Prepares BENCH_TENANTS workspaces through the platform's own tenant creation (the template
 replayed, no pool), each with an owner, a signed-in session of that owner (made in
 preparation, so sign-in and its rate limits are not what is measured), an API key, two
-projects and three tasks. Every name a workspace holds carries its marker `m-<subdomain>-`:
-the workspace's name, the owner's e-mail, projects, tasks and uploaded files.
+projects, three tasks and a file. Every name a workspace holds carries its marker
+`m-<subdomain>-`: the workspace's name, the owner's e-mail, projects, tasks and files (and
+the files' contents).
 
 Simulated people then visit their own workspaces back to back, no think time. A visit is
 the home page, the project list, a project's page, adding a task and changing another
-(page forms, the CSRF token taken from the cookie), uploading a small file to a project,
-listing projects through the API with the workspace's key, and the same call with another
-workspace's key (which must be refused with 401). Each person keeps its workspaces' cookies
-and one keep-alive connection (gunicorn's sync workers close it after each answer, uvicorn
-keeps it) and takes its turn in a disjoint share of the workspaces, so every level reaches
-every workspace and each server process switches tenants between requests.
+(page forms, the CSRF token taken from the cookie), uploading a small file, opening the
+project's file (a signed link) and fetching it, and listing projects through the API with
+the workspace's key. Then what belongs to this workspace is tried on the next one's host:
+its API key (must be 401), its file link (404) and its session cookie (signed out: sent to
+the sign-in page). Each person keeps its workspaces' cookies and one keep-alive connection
+(gunicorn's sync workers close it after each answer, uvicorn keeps it) and takes its turn
+in a disjoint share of the workspaces, so every level reaches every workspace and each
+server process switches tenants between requests.
 
 Every answer is checked: its status (no 5xx; 4xx only where expected), that the pages and
 the API show the person's own workspace, and that no marker of another workspace appears
@@ -56,6 +59,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import uuid
@@ -88,8 +92,12 @@ STEPS = [
     "add task",
     "change task",
     "upload file",
+    "open file",
+    "file",
     "API list",
     "API, other key",
+    "file link, other host",
+    "session, other host",
 ]
 # The level table; the CPU columns are in cores (CPU seconds per second).
 COLUMNS = [
@@ -127,6 +135,7 @@ class Workspace:
     roadmap_id: int  # viewed on every visit; its tasks are the ones changed
     inbox_id: int  # receives the new tasks and files, so the viewed page does not grow
     roadmap_task_ids: list[int]
+    attachment_id: int  # a file of the inbox, downloaded on every visit
 
     @property
     def marker(self) -> str:
@@ -136,12 +145,13 @@ class Workspace:
 def workspace_prepare(subdomain: str) -> Workspace:
     """Create one workspace with its owner, session, key, projects and tasks (Django set up)."""
     from django.conf import settings
+    from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
 
     from shared_apps.fleet.creation import tenant_create
     from tenancy import tenant_context
     from tenant_apps.apikeys.services import api_key_create
-    from tenant_apps.projects.services import project_create, task_create
+    from tenant_apps.projects.services import attachment_upload, project_create, task_create
 
     mark = marker_of(subdomain)
     created = tenant_create(
@@ -162,6 +172,8 @@ def workspace_prepare(subdomain: str) -> Workspace:
             task_create(actor=owner, project=roadmap, title=f"{mark}roadmap-{number}")
             for number in range(1, 4)
         ]
+        brief = SimpleUploadedFile(f"{mark}brief.txt", f"{mark}brief\n".encode(), "text/plain")
+        attachment = attachment_upload(actor=owner, project=inbox, upload=brief)
     return Workspace(
         subdomain=subdomain,
         host=host,
@@ -170,6 +182,7 @@ def workspace_prepare(subdomain: str) -> Workspace:
         roadmap_id=roadmap.pk,
         inbox_id=inbox.pk,
         roadmap_task_ids=[task.pk for task in tasks],
+        attachment_id=attachment.pk,
     )
 
 
@@ -299,7 +312,6 @@ class Person:
         self.window_ends = window_ends
         self.jars = {ws.subdomain: dict(ws.cookies) for ws in workspaces}
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.used = False  # a reused connection may have been closed by the server meanwhile
 
     def close(self) -> None:
         self.connection.close()
@@ -313,65 +325,63 @@ class Person:
             done += 1
 
     def visit(self, ws: Workspace, *, number: int, until: float | None) -> None:
-        """One person's round through their workspace; stops early at `until`."""
+        """One person's round through their workspace (stopping early at `until`), then
+        three tries of what belongs to it on another workspace's host, which must fail."""
         tag = uuid.uuid4().hex[:10]
         jar = self.jars[ws.subdomain]
         roadmap, inbox = f"/projects/{ws.roadmap_id}/", f"/projects/{ws.inbox_id}/"
-        task_id = ws.roadmap_task_ids[number % len(ws.roadmap_task_ids)]
+        task_number = number % len(ws.roadmap_task_ids)
         title = f"{ws.marker}task-{tag}"
         file_name = f"{ws.marker}note-{tag}.txt"
-        wrong = self.others[(self.position[ws.subdomain] + 1) % len(self.others)]
-        steps: list[tuple[str, Any]] = [
-            ("home", lambda: self.page(ws, jar, "home", "/")),
-            ("project list", lambda: self.page(ws, jar, "project list", "/projects/")),
-            ("project page", lambda: self.page(ws, jar, "project page", roadmap)),
-            (
+        link: list[str] = []  # the signed file link the download step was given
+        steps = [
+            lambda: self.page(ws, jar, "home", "/"),
+            lambda: self.page(ws, jar, "project list", "/projects/"),
+            lambda: self.page(ws, jar, "project page", roadmap),
+            lambda: self.form(
+                ws,
+                jar,
                 "add task",
-                lambda: self.form(
-                    ws,
-                    jar,
-                    "add task",
-                    f"{inbox}tasks/",
-                    {"title": title, "status": "todo", "assignee": "", "due_date": ""},
-                    goes_to=inbox,
-                    accepted=(self.tally.created, title),
-                ),
+                f"{inbox}tasks/",
+                {"title": title, "status": "todo", "assignee": "", "due_date": ""},
+                goes_to=inbox,
+                accepted=(self.tally.created, title),
             ),
-            (
+            lambda: self.form(
+                ws,
+                jar,
                 "change task",
-                lambda: self.form(
-                    ws,
-                    jar,
-                    "change task",
-                    f"{roadmap}tasks/{task_id}/",
-                    {
-                        "title": f"{ws.marker}roadmap-{ws.roadmap_task_ids.index(task_id) + 1}",
-                        "status": ["todo", "doing", "done"][number % 3],
-                        "assignee": "",
-                        "due_date": "",
-                    },
-                    goes_to=roadmap,
-                ),
+                f"{roadmap}tasks/{ws.roadmap_task_ids[task_number]}/",
+                {
+                    "title": f"{ws.marker}roadmap-{task_number + 1}",
+                    "status": ["todo", "doing", "done"][number % 3],
+                    "assignee": "",
+                    "due_date": "",
+                },
+                goes_to=roadmap,
             ),
-            (
+            lambda: self.form(
+                ws,
+                jar,
                 "upload file",
-                lambda: self.form(
-                    ws,
-                    jar,
-                    "upload file",
-                    f"{inbox}attachments/",
-                    {},
-                    file=(file_name, f"{ws.marker}note {tag}\n".encode()),
-                    goes_to=inbox,
-                    accepted=(self.tally.uploaded, file_name),
-                ),
+                f"{inbox}attachments/",
+                {},
+                file=(file_name, f"{ws.marker}note {tag}\n".encode()),
+                goes_to=inbox,
+                accepted=(self.tally.uploaded, file_name),
             ),
-            ("API list", lambda: self.api(ws, ws.api_key, "API list")),
-            ("API, other key", lambda: self.api(ws, wrong.api_key, "API, other key")),
+            lambda: link.extend(self.file_link(ws, jar, f"{inbox}attachments/{ws.attachment_id}/")),
+            lambda: self.file_fetch(ws, jar, link),
+            lambda: self.api(ws, ws.api_key, "API list"),
         ]
-        for name, step in steps:
-            if name == "API, other key" and wrong is ws:
-                continue  # a single workspace has no other key to try
+        other = self.others[(self.position[ws.subdomain] + 1) % len(self.others)]
+        if other is not ws:  # a single workspace has nowhere else to try
+            steps += [
+                lambda: self.api(ws, other.api_key, "API, other key"),
+                lambda: self.file_elsewhere(other, link),
+                lambda: self.session_elsewhere(other, jar),
+            ]
+        for step in steps:
             if until is not None and time.monotonic() >= until:
                 return
             step()
@@ -395,15 +405,16 @@ class Person:
         line = f"{method} {ws.host}{path}"
         started = time.monotonic()
         for attempt in (1, 2):
+            reused = self.connection.sock is not None  # else http.client connects anew
             try:
                 self.connection.request(method, path, body=body, headers=headers)
                 response = self.connection.getresponse()
                 raw = response.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as error:
-                # A keep-alive connection the server closed while idle: open a new one, once.
+                # A kept-alive connection the server closed meanwhile: open a new one, once.
                 self.connection.close()
-                if attempt == 2 or not self.used:
+                if attempt == 2 or not reused:
                     self.tally.checked += 1
                     self.tally.fail(Failure("no answer", line, None, repr(error)))
                     return None
@@ -414,7 +425,6 @@ class Person:
                 self.tally.checked += 1
                 self.tally.fail(Failure("no answer", line, None, repr(error)))
                 return None
-        self.used = True
         ended = time.monotonic()
         if self.window_ends is None or ended <= self.window_ends:
             self.tally.requests += 1
@@ -477,6 +487,41 @@ class Person:
         elif accepted is not None:
             names, name = accepted
             names.setdefault(ws.subdomain, []).append(name)
+
+    def file_link(self, ws: Workspace, jar: dict[str, str], path: str) -> list[str]:
+        """Open a project's file: the answer sends the browser to a signed, short-lived link."""
+        answer = self.send(ws, "open file", "GET", path, headers={}, jar=jar)
+        if answer is None:
+            return []
+        location = answer.headers.get("Location") or ""
+        if answer.status != 302 or not location.startswith("/files/"):
+            self.unexpected(ws, "GET", path, answer, "expected 302 to a /files/ link")
+            return []
+        return [location]
+
+    def file_fetch(self, ws: Workspace, jar: dict[str, str], link: list[str]) -> None:
+        if not link:
+            return  # the download step failed, and was counted
+        answer = self.send(ws, "file", "GET", link[0], headers={}, jar=jar)
+        if answer is not None and (answer.status != 200 or ws.marker not in answer.text):
+            self.unexpected(ws, "GET", link[0], answer, "expected 200 with the workspace's file")
+
+    def file_elsewhere(self, other: Workspace, link: list[str]) -> None:
+        """This workspace's file link opened on another workspace's host: not found there."""
+        if not link:
+            return
+        answer = self.send(other, "file link, other host", "GET", link[0], headers={})
+        if answer is not None and answer.status != 404:
+            self.unexpected(other, "GET", link[0], answer, "expected 404")
+
+    def session_elsewhere(self, other: Workspace, jar: dict[str, str]) -> None:
+        """This workspace's session cookie sent to another workspace's host: signed out there."""
+        copied = dict(jar)  # what that host answers must not change this person's cookies
+        answer = self.send(other, "session, other host", "GET", "/", headers={}, jar=copied)
+        if answer is None:
+            return
+        if answer.status != 302 or not answer.headers.get("Location", "").startswith("/login/"):
+            self.unexpected(other, "GET", "/", answer, "expected 302 to /login/")
 
     def api(self, ws: Workspace, key: str, step: str) -> None:
         path = "/api/v1/projects"
@@ -795,7 +840,8 @@ def server_bench(
                 f"{name} {people:>3} people: {level.rate:6.1f} req/s, p50 {level.p50_ms:6.1f} ms, "
                 f"p95 {level.p95_ms:6.1f} ms; cores: server {level.server_cores:.2f}, database "
                 f"{level.database_cores:.2f}, client {level.client_cores:.2f}, other "
-                f"{level.other_cores:.2f}; failures {level.tally.failed}"
+                f"{level.other_cores:.2f}; failures {level.tally.failed}, reconnects "
+                f"{level.tally.reconnects}"
             )
     finally:
         process.terminate()
@@ -878,6 +924,9 @@ def report(
         kind, workers = name.split("-")
         return f"{kind.upper()}, {workers} workers"
 
+    def people(level: Level) -> str:
+        return "1 person" if level.people == 1 else f"{level.people} people"
+
     header = "| " + " | ".join(COLUMNS) + " |"
     rows = [
         f"| {label(name)} | {level.people} | {level.rate:.0f} | {level.p50_ms:.0f} "
@@ -891,9 +940,9 @@ def report(
     for name, levels in results.items():
         top = best(levels)
         peak = max(levels, key=lambda level: level.rate)
-        within = f"{top.rate:.0f} ({top.people} people, p95 {top.p95_ms:.0f} ms)" if top else "none"
+        within = f"{top.rate:.0f} ({people(top)}, p95 {top.p95_ms:.0f} ms)" if top else "none"
         summary.append(
-            f"| {label(name)} | {within} | {peak.rate:.0f} ({peak.people} people, "
+            f"| {label(name)} | {within} | {peak.rate:.0f} ({people(peak)}, "
             f"p95 {peak.p95_ms:.0f} ms) |"
         )
     chosen = {name: best(levels) or levels[0] for name, levels in results.items()}
@@ -906,47 +955,59 @@ def report(
                 f"{percentile(values, 0.5) * 1000:.0f} / {percentile(values, 0.95) * 1000:.0f}"
             )
         step_rows.append(f"| {step} | " + " | ".join(cells) + " |")
-    step_header = " | ".join(
-        f"{label(name)}, {level.people} people" for name, level in chosen.items()
-    )
+    step_header = " | ".join(f"{label(name)}, {people(level)}" for name, level in chosen.items())
     failures = everything.failures
     verdict = "every check held" if not everything.failed and not problems else "THE RUN FAILED"
     tasks = sum(len(titles) for titles in everything.created.values())
     files = sum(len(names) for names in everything.uploaded.values())
     load = ", ".join(f"{value:.1f}" for value in load_before)
+    isolation = (
+        f"**Isolation: {failures['cross-tenant']} cross-tenant answers, "
+        f"{failures['server error']} server errors, {failures['unexpected']} unexpected "
+        f"answers, {failures['no answer']} requests without an answer and {len(problems)} "
+        f"database problems; {verdict}.** All {everything.checked:,} answers were checked "
+        "(warm-ups included): no 5xx, the expected status of each step, the person's own "
+        "workspace on every page and in the API, and no marker of any other workspace anywhere "
+        f"in the body. Afterwards, in the database: each of the {tasks:,} tasks and {files:,} "
+        "files the servers accepted is in its own workspace (each file read back through that "
+        "workspace's storage), and no workspace holds another's marker."
+    )
+    machine = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {routing.machine()}; PostgreSQL, Redis, "
+        f"the servers and the load client all on this machine (load average {load} when the "
+        f"run began; the run took {seconds / 60:.0f} min). **The client competes with the "
+        "server for the same cores, and the machine is shared with other work**: the table "
+        "gives, in cores, the CPU used during each level by the server (gunicorn and its "
+        "workers), by the benchmark database's PostgreSQL sessions, by the client, and by "
+        "everything else the machine ran (Redis, and other people's work). Where \"other "
+        f"work\" is large, the server had less than the machine's {os.cpu_count()} cores, and "
+        "the rates measure the machine more than the server."
+    )
+    method = (
+        f"Method: {TENANTS} workspaces made by the platform's own tenant creation, each with "
+        "its owner signed in beforehand (a session made in preparation, so sign-in is not "
+        "measured), an API key, two projects, three tasks and a file; every name a workspace "
+        "holds carries its marker `m-<subdomain>-`. A simulated person visits its share of "
+        "the workspaces in turn, back to back: home page, project list, a project's page, add "
+        "a task and change another (page forms, the CSRF token from the cookie), upload a "
+        "small file, open a file of the project and fetch it through its signed link, "
+        "`GET /api/v1/projects` with the workspace's key; then, on the next workspace's host, "
+        "this one's API key (expected: 401), its file link (404) and its session cookie (sent "
+        "to sign in). Each person keeps one connection across its workspaces, as a proxy in "
+        "front would (kept alive by uvicorn; sync workers close it after each answer); "
+        f"{CLIENT_PROCESSES} client processes, a thread per person; {LEVEL_SECONDS:g} s per "
+        f"level after a {WARMUP_SECONDS:g} s warm-up per server. Servers: gunicorn with "
+        "`deploy/gunicorn.conf.py`; WSGI: sync workers, persistent database connections; "
+        "ASGI: uvicorn workers, Django's psycopg pool (`DATABASE_POOL=true`). Rates count "
+        "requests answered within each level's window."
+    )
+    prose = "\n\n".join(
+        textwrap.fill(paragraph, 92, break_on_hyphens=False)
+        for paragraph in (machine, isolation, method)
+    )
     return f"""## Mixed load across many workspaces (`scripts/bench/mixed_load.py`)
 
-Measured {time.strftime("%Y-%m-%d")} on {routing.machine()}; PostgreSQL, Redis, the
-servers and the load client all on this machine (load average {load} when the run
-began; the run took {seconds / 60:.0f} min). **The client competes with the server for the
-same cores, and the machine is shared with other work**: the table gives, in cores, the
-CPU used during each level by the server (gunicorn and its workers), by the benchmark
-database's PostgreSQL sessions, by the client, and by everything else the machine ran
-(Redis, and other people's work). Where "other work" is large, the server had less than
-the machine's {os.cpu_count()} cores, and the rates measure the machine more than the server.
-
-**Isolation: {failures["cross-tenant"]} cross-tenant answers, {failures["server error"]}
-server errors, {failures["unexpected"]} unexpected answers, {failures["no answer"]} requests
-without an answer and {len(problems)} database problems; {verdict}.** All
-{everything.checked:,} answers were checked (warm-ups included): no 5xx, the expected
-status of each step, the person's own workspace on every page and in the API, and no
-marker of any other workspace anywhere in the body. Afterwards, in the database: each of
-the {tasks:,} tasks and {files:,} files the servers accepted is in its own workspace (each
-file read back through that workspace's storage), and no workspace holds another's marker.
-
-Method: {TENANTS} workspaces made by the platform's own tenant creation, each with its
-owner signed in beforehand (a session made in preparation, so sign-in is not measured),
-an API key, two projects and three tasks; every name a workspace holds carries its marker
-`m-<subdomain>-`. A simulated person visits its share of the workspaces in turn, back to
-back: home page, project list, a project's page, add a task and change another (page
-forms, the CSRF token from the cookie), upload a small file, `GET /api/v1/projects` with
-the workspace's key, and the same call with another workspace's key (expected: 401). Each
-person keeps one connection across its workspaces, as a proxy in front would (kept alive
-by uvicorn; sync workers close it after each answer); {CLIENT_PROCESSES} client processes,
-a thread per person; {LEVEL_SECONDS:g} s per level after a {WARMUP_SECONDS:g} s warm-up
-per server. Servers: gunicorn with `deploy/gunicorn.conf.py`; WSGI: sync workers,
-persistent database connections; ASGI: uvicorn workers, Django's psycopg pool
-(`DATABASE_POOL=true`). Rates count requests answered within each level's window.
+{prose}
 
 {header}
 |---|{"---:|" * (len(COLUMNS) - 1)}
@@ -958,7 +1019,7 @@ Highest rate with p95 under {P95_TARGET_MS:.0f} ms, and the peak:
 |---|---:|---:|
 {chr(10).join(summary)}
 
-Each step's p50 / p95 in ms at that best level (the first level where none qualified):
+Each step's p50 / p95 in ms at that best level (at the first level where none qualified):
 
 | step | {step_header} |
 |---|{"---:|" * len(chosen)}
