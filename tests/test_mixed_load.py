@@ -34,10 +34,24 @@ PEOPLE = 6  # two at once in each workspace
 VISITS = 3  # per person, each of twelve requests
 
 
+@pytest.fixture(params=["local", "s3"])
+def files(request: pytest.FixtureRequest, settings: Any, tmp_path: Path) -> str:
+    """Where uploads go: local files, or the S3 server (signed links then redirect to it).
+
+    The live server runs in this process, so it stores where the test's settings say.
+    """
+    if request.param == "s3":
+        request.getfixturevalue("s3_storage")  # S3 from here on, as for the suite's other S3 tests
+    else:
+        local = {"BACKEND": "tenancy.storage.TenantFileSystemStorage"}
+        settings.STORAGES = {**settings.STORAGES, "default": local}
+        settings.MEDIA_ROOT = tmp_path
+    return str(request.param)
+
+
 @pytest.fixture
-def workspaces(committed: Any, settings: Any, tmp_path: Path) -> Iterator[list[Any]]:
+def workspaces(committed: Any, files: str) -> Iterator[list[Any]]:
     """Three committed workspaces as the benchmark prepares them; removed afterwards."""
-    settings.MEDIA_ROOT = tmp_path  # the live server runs in this process: uploads land here
     try:
         yield [mixed_load.workspace_prepare(subdomain) for subdomain in SUBDOMAINS]
     finally:
@@ -57,7 +71,7 @@ def _tenant(subdomain: str) -> Tenant:
 
 
 def test_people_working_at_once_in_three_workspaces_see_and_change_only_their_own(
-    workspaces: list[Any], live_url: str
+    workspaces: list[Any], files: str, live_url: str
 ) -> None:
     # when six people make three visits each, two at a time in every workspace
     plan = mixed_load.people_plan(len(workspaces), PEOPLE)
@@ -66,7 +80,10 @@ def test_people_working_at_once_in_three_workspaces_see_and_change_only_their_ow
     # then every answer was the expected one: no 5xx, no other workspace's marker
     assert [str(failure) for failure in tally.shown] == []
     assert sum(tally.failures.values()) == 0
-    assert tally.checked == PEOPLE * VISITS * len(mixed_load.STEPS)
+    answered = {step: len(tally.by_step.get(step, [])) for step in mixed_load.STEPS}
+    assert answered == dict.fromkeys(mixed_load.STEPS, PEOPLE * VISITS)
+    if files == "s3":  # the signed link sends the browser on to S3, whose answer is checked too
+        assert len(tally.by_step["file, from storage"]) == PEOPLE * VISITS
     # and every task and file the server accepted is in its own workspace, and only there
     assert {sub: len(titles) for sub, titles in tally.created.items()} == dict.fromkeys(
         SUBDOMAINS, 2 * VISITS
@@ -83,6 +100,7 @@ def test_people_working_at_once_in_three_workspaces_see_and_change_only_their_ow
     assert mixed_load.workspaces_verify(SUBDOMAINS, tally.created, tally.uploaded) == []
 
 
+@pytest.mark.parametrize("files", ["local"], indirect=True)
 def test_the_checks_catch_an_answer_from_another_workspace(
     workspaces: list[Any], live_url: str
 ) -> None:

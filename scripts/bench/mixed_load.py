@@ -70,6 +70,7 @@ from http.cookies import SimpleCookie
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "bench_mixed_load"
@@ -425,25 +426,32 @@ class Person:
                 self.tally.checked += 1
                 self.tally.fail(Failure("no answer", line, None, repr(error)))
                 return None
+        self.record(step, started)
+        if jar is not None:
+            _cookies_take(jar, response.headers.get_all("Set-Cookie") or [])
+        answer = Answer(response.status, response.headers, raw.decode("utf-8", "replace"))
+        self.check(ws, line, answer)
+        return answer
+
+    def record(self, step: str, started: float) -> None:
         ended = time.monotonic()
         if self.window_ends is None or ended <= self.window_ends:
             self.tally.requests += 1
             self.tally.latencies.append(ended - started)
             self.tally.by_step.setdefault(step, []).append(ended - started)
+
+    def check(self, ws: Workspace, line: str, answer: Answer) -> None:
+        """What every answer must satisfy: no 5xx, and no other workspace's marker anywhere
+        in the body (error pages included)."""
         self.tally.checked += 1
-        if jar is not None:
-            _cookies_take(jar, response.headers.get_all("Set-Cookie") or [])
-        answer = Answer(response.status, response.headers, raw.decode("utf-8", "replace"))
         if answer.status >= 500:
             self.tally.fail(Failure("server error", line, answer.status, _excerpt(answer.text)))
-        # Every body is searched, error pages included: no answer may name another workspace.
         foreign = sorted(set(MARKER.findall(answer.text)) - {ws.subdomain})
         if foreign:
             found = ", ".join(foreign)
             self.tally.fail(
                 Failure("cross-tenant", line, answer.status, f"markers of {found} in the answer")
             )
-        return answer
 
     def unexpected(self, ws: Workspace, method: str, path: str, answer: Answer, why: str) -> None:
         line = f"{method} {ws.host}{path}"
@@ -500,11 +508,40 @@ class Person:
         return [location]
 
     def file_fetch(self, ws: Workspace, jar: dict[str, str], link: list[str]) -> None:
+        """Follow the signed link: the file itself, or (S3) a redirect to a presigned URL."""
         if not link:
             return  # the download step failed, and was counted
         answer = self.send(ws, "file", "GET", link[0], headers={}, jar=jar)
-        if answer is not None and (answer.status != 200 or ws.marker not in answer.text):
-            self.unexpected(ws, "GET", link[0], answer, "expected 200 with the workspace's file")
+        if answer is None:
+            return
+        location = answer.headers.get("Location") or ""
+        if answer.status == 302 and location.startswith(("http://", "https://")):
+            answer = self.storage_fetch(ws, location)
+            if answer is None:
+                return
+        if answer.status != 200 or ws.marker not in answer.text:
+            self.unexpected(ws, "GET", link[0], answer, "expected the workspace's file")
+
+    def storage_fetch(self, ws: Workspace, url: str) -> Answer | None:
+        """GET a presigned storage URL on a connection of its own (another server)."""
+        parts = urlsplit(url)
+        connection = http.client.HTTPConnection(parts.netloc, timeout=60)
+        started = time.monotonic()
+        try:
+            connection.request("GET", f"{parts.path}?{parts.query}")
+            response = connection.getresponse()
+            answer = Answer(
+                response.status, response.headers, response.read().decode("utf-8", "replace")
+            )
+        except OSError as error:
+            self.tally.checked += 1
+            self.tally.fail(Failure("no answer", f"GET {url}", None, repr(error)))
+            return None
+        finally:
+            connection.close()
+        self.record("file, from storage", started)
+        self.check(ws, f"GET {parts.netloc}{parts.path}", answer)
+        return answer
 
     def file_elsewhere(self, other: Workspace, link: list[str]) -> None:
         """This workspace's file link opened on another workspace's host: not found there."""
@@ -558,8 +595,6 @@ def _cookies_take(jar: dict[str, str], set_cookies: list[str]) -> None:
 
 def _form_body(fields: dict[str, str], file: tuple[str, bytes] | None) -> tuple[bytes, str]:
     if file is None:
-        from urllib.parse import urlencode
-
         return urlencode(fields).encode(), "application/x-www-form-urlencoded"
     boundary = uuid.uuid4().hex
     parts = [
@@ -947,7 +982,8 @@ def report(
         )
     chosen = {name: best(levels) or levels[0] for name, levels in results.items()}
     step_rows = []
-    for step in STEPS:
+    seen = {step for level in chosen.values() for step in level.tally.by_step}
+    for step in [*STEPS, *sorted(seen - set(STEPS))]:  # (S3 adds the presigned download)
         cells = []
         for level in chosen.values():
             values = level.tally.by_step.get(step, [])
