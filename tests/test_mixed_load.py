@@ -93,10 +93,10 @@ def test_people_working_at_once_in_three_workspaces_see_and_change_only_their_ow
             titles = set(
                 Task.objects.filter(project_id=workspace.inbox_id).values_list("title", flat=True)
             )
-            files = set(Attachment.objects.values_list("original_name", flat=True))
+            stored = set(Attachment.objects.values_list("original_name", flat=True))
         assert titles == set(tally.created[workspace.subdomain])
         prepared = f"{workspace.marker}brief.txt"
-        assert files == {prepared, *tally.uploaded[workspace.subdomain]}
+        assert stored == {prepared, *tally.uploaded[workspace.subdomain]}
     assert mixed_load.workspaces_verify(SUBDOMAINS, tally.created, tally.uploaded) == []
 
 

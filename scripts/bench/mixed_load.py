@@ -28,7 +28,7 @@ For each server, gunicorn with sync workers (WSGI, persistent connections) and g
 with uvicorn workers (ASGI, Django's psycopg pool), both from deploy/gunicorn.conf.py, a
 short warm-up and then each concurrency level in turn. Exits non-zero if any check failed.
 
-Run with `make bench-mixed-load` (about 7 minutes at the defaults). Writes its section of
+Run with `make bench-mixed-load` (about 6 minutes at the defaults). Writes its section of
 docs/benchmarks.md. Knobs (environment variables):
 
   BENCH_TENANTS=100              workspaces prepared
