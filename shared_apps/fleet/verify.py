@@ -31,6 +31,7 @@ from shared_apps.fleet.provisioning import TEMPLATE_NAME
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 from tenancy.host_routes import routes_changed
+from tenancy.lanes import tenant_tasks_drop
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +334,7 @@ def tenant_quarantine(*, check: TenantSchemaCheck, actor: str) -> bool:
         entry.detail["changed"] = changed
     if changed:
         routes_changed()  # a bulk update sends no signal; the hosts must stop at once
+        tenant_tasks_drop(check.tenant_id)  # likewise its queued tasks (tenancy.lanes)
         logger.warning(
             "tenant quarantined", extra={"tenant_id": str(check.tenant_id), "reason": reason}
         )
