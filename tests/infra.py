@@ -271,19 +271,27 @@ def broker_url(db: int) -> str:
     return urlsplit(settings.CELERY_BROKER_URL)._replace(path=f"/{db}").geturl()
 
 
-def publish_on(connection: Any, name: str, **kwargs: Any) -> None:
+def publish_on(
+    connection: Any, name: str, *, options: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
     """Queue task `name` through this broker connection, not the one settings name."""
     from config.celery import app
 
     # Celery's apply_async takes a connection; its type stubs do not say so.
-    app.tasks[name].apply_async(kwargs=kwargs, connection=connection)  # type: ignore[call-arg]
+    app.tasks[name].apply_async(  # type: ignore[call-arg]
+        kwargs=kwargs, connection=connection, **(options or {})
+    )
 
 
 @pytest.fixture
 def lanes_db(settings: Any) -> Iterator[Any]:
     """Task lanes in a Redis database of their own (the broker URL points there), empty."""
+    from config.celery import app
     from tenancy.lanes import broker_lanes
 
+    # Celery reads the broker URL once, when its producer pool is first made (a countdown
+    # asks for it): make it now, for the suite's broker, before the URL changes below.
+    assert app.producer_pool is not None
     settings.CELERY_BROKER_URL = broker_url(LANES_DB)
     settings.TASKS_FAIR_SCHEDULING = True
     settings.TASKS_READY_DEPTH = 1

@@ -75,15 +75,18 @@ end
 local function cap_of(t) return tonumber(redis.call('HGET', CAPS, t)) or DEFAULT_CAP end
 
 -- A tenant with queued work waits in the ring unless it sits at its cap (in capped).
--- Joining scores 0: a tenant that was idle goes before those that kept the ring busy.
+-- It joins at the end of the round, like a tenant just served: a stream of newcomers
+-- cannot starve one that is already waiting.
 local function join(t)
-  if not redis.call('ZSCORE', CAPPED, t) then redis.call('ZADD', RING, 'NX', 0, t) end
+  if not redis.call('ZSCORE', CAPPED, t) and not redis.call('ZSCORE', RING, t) then
+    redis.call('ZADD', RING, redis.call('INCR', SEQ), t)
+  end
 end
 
 local function unpark(t)
   if redis.call('ZSCORE', CAPPED, t) and running(t) < cap_of(t) then
     redis.call('ZREM', CAPPED, t)
-    if redis.call('LLEN', lane(t)) > 0 then redis.call('ZADD', RING, 0, t) end
+    if redis.call('LLEN', lane(t)) > 0 then join(t) end
   end
 end
 
@@ -97,8 +100,8 @@ local function member_of(payload)
   return id .. ':' .. string.format('%d', retries)
 end
 
--- The tenant that waited longest for a turn gives the oldest task of its lane, while the
--- ready list is short; a tenant at its cap is parked instead.
+-- The tenant first in the round gives the oldest task of its lane and goes to the end,
+-- while the ready list is short; a tenant at its cap is parked instead.
 local function dispatch()
   local moved = 0
   while redis.call('LLEN', READY) < DEPTH do
