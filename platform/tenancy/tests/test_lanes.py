@@ -260,3 +260,26 @@ def test_a_workspaces_concurrency_is_its_plans(tenant_a: Tenant) -> None:
         assert tenant_concurrency(str(tenant_a.id)) == 3
     finally:
         lanes_module._concurrency_cache.clear()
+
+
+def test_lane_metrics_count_workspaces_without_naming_them(lanes: TaskLanes, settings: Any) -> None:
+    from tenancy.lanes import task_lane_metrics
+
+    settings.TASKS_TENANT_CONCURRENCY = 1
+    tenants = [str(uuid.uuid4()) for _ in range(3)]
+    for tenant in tenants:
+        for n in range(2):
+            lanes.enqueue(tenant, message(tenant, f"{tenant}{n}"))
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in task_lane_metrics()
+        for sample in family.samples
+    }
+
+    # depth 1: one task ready, five in the lanes of three workspaces waiting for a turn
+    assert samples[("platform_task_lane_pending", ())] == 5
+    assert samples[("platform_task_lane_tenants", (("state", "waiting"),))] == 3
+    assert samples[("platform_task_lane_tenants", (("state", "capped"),))] == 0
+    assert samples[("platform_task_queue_messages", (("queue", "tenants"),))] == 1
+    assert all(set(dict(labels)) <= {"state", "queue"} for _, labels in samples)
