@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from config.settings.env import package_version, platform_env
 
@@ -59,8 +59,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 # `platform`, which workers of their own consume; `default` is where the previous release
 # queued everything, drained by the tenant workers. A worker started without --queues
 # consumes all three (development and tests).
+# Each queue has its own exchange and key: bound to the default ones, a message sent to
+# one exchange would reach all three.
 CELERY_TASK_DEFAULT_QUEUE = "tenants"
-CELERY_TASK_QUEUES = (Queue("tenants"), Queue("platform"), Queue("default"))
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name) for name in ("tenants", "platform", "default")
+)
 CELERY_TIMEZONE = "UTC"
 
 # FAIR TASKS ----------------------------------------------------------------------------

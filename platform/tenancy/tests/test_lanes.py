@@ -283,3 +283,10 @@ def test_lane_metrics_count_workspaces_without_naming_them(lanes: TaskLanes, set
     assert samples[("platform_task_lane_tenants", (("state", "capped"),))] == 0
     assert samples[("platform_task_queue_messages", (("queue", "tenants"),))] == 1
     assert all(set(dict(labels)) <= {"state", "queue"} for _, labels in samples)
+
+
+def test_each_queue_has_an_exchange_and_key_of_its_own() -> None:
+    queues = {q.name: (q.exchange.name, q.routing_key) for q in app.amqp.queues.values()}
+
+    # one shared binding would deliver a message sent to one exchange to every queue
+    assert queues == {name: (name, name) for name in (TENANT_QUEUE, PLATFORM_QUEUE, "default")}
