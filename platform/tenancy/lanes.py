@@ -24,6 +24,7 @@ database; a single Redis, not a cluster, like kombu's own Redis transport.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -195,6 +196,8 @@ elseif op == 'stats' then
 end
 return redis.error_reply('unknown lanes operation ' .. tostring(op))
 """
+# Redis names a loaded script by the SHA-1 of its text.
+_SCRIPT_SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -223,19 +226,23 @@ class TaskLanes:
         self.ready = ready
 
     def _run(self, op: str, *args: object) -> Any:
-        script = _registered(self.client)
-        return script(
-            args=[
-                op,
-                self.prefix,
-                now_ms(),
-                self.ready,
-                settings.TASKS_READY_DEPTH,
-                int(settings.TASKS_PICKUP_SECONDS * 1000),
-                settings.TASKS_TENANT_CONCURRENCY,
-                *args,
-            ]
-        )
+        from redis.exceptions import NoScriptError
+
+        argv = [
+            op,
+            self.prefix,
+            now_ms(),
+            self.ready,
+            settings.TASKS_READY_DEPTH,
+            int(settings.TASKS_PICKUP_SECONDS * 1000),
+            settings.TASKS_TENANT_CONCURRENCY,
+            *args,
+        ]
+        try:
+            return self.client.evalsha(_SCRIPT_SHA, 0, *argv)
+        except NoScriptError:  # a new or restarted Redis: load it once
+            self.client.script_load(_SCRIPT)
+            return self.client.evalsha(_SCRIPT_SHA, 0, *argv)
 
     def enqueue(self, tenant_id: str, payload: str, *, eta: float | None = None) -> int:
         """Queue one message in its tenant's lane (or until its ETA); return how many
@@ -280,17 +287,6 @@ class TaskLanes:
         """Slots the tenant holds now (dispatched or running, leases not expired)."""
         key = f"{self.prefix}running:{tenant_id}"
         return int(self.client.zcount(key, f"({now_ms()}", "+inf"))
-
-
-_scripts: dict[int, Any] = {}
-
-
-def _registered(client: Any) -> Any:
-    # redis-py's Script runs EVALSHA and loads the script on NOSCRIPT; one per client.
-    script = _scripts.get(id(client))
-    if script is None or script.registered_client is not client:
-        script = _scripts[id(client)] = client.register_script(_SCRIPT)
-    return script
 
 
 # --- the broker's Redis, for code outside kombu's connections -----------------------------

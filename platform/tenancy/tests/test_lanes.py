@@ -290,3 +290,12 @@ def test_each_queue_has_an_exchange_and_key_of_its_own() -> None:
 
     # one shared binding would deliver a message sent to one exchange to every queue
     assert queues == {name: (name, name) for name in (TENANT_QUEUE, PLATFORM_QUEUE, "default")}
+
+
+def test_the_lanes_survive_a_redis_that_forgot_their_script(lanes: TaskLanes) -> None:
+    tenant = str(uuid.uuid4())
+    lanes.client.script_flush()  # as after a Redis restart
+
+    lanes.enqueue(tenant, message(tenant, "after restart"))
+
+    assert run_all(lanes) == ["after restart"]
