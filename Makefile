@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-fairness shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -86,6 +86,9 @@ bench-provisioning: $(STAMP)
 
 bench-observability: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/observability.py
+
+bench-fairness: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/fairness.py
 
 bench-migrations: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/migrations.py
