@@ -4,7 +4,8 @@ carrying the tenant and request id (core.telemetry turns it on when configured).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from core.redaction import redact
@@ -234,3 +235,16 @@ def uninstrument() -> None:
         RequestsInstrumentor(),
     ):
         instrumentor.uninstrument()
+
+
+@contextmanager
+def outbound_untraced() -> Iterator[None]:
+    """HTTP calls in this block carry no trace headers and make no span.
+
+    For requests to addresses a customer chose (webhooks): a `traceparent` header would hand
+    them the platform's trace ids, and a span would keep their URL in our traces.
+    """
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    with suppress_http_instrumentation():
+        yield
