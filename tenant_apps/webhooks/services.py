@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 # Who the audit trail names when the platform itself disables a failing endpoint.
 SYSTEM_ACTOR = "system:webhooks"
+# How the owners' e-mail says why an endpoint was disabled.
+DISABLED_BECAUSE = {
+    Endpoint.DisabledReason.FAILING: "after failing repeatedly",
+    Endpoint.DisabledReason.GONE: "because the receiver answered 410 Gone",
+}
 
 
 def _actor_label(actor: User) -> str:
@@ -478,7 +483,7 @@ def _disable_automatically(endpoint: Endpoint, *, reason: Endpoint.DisabledReaso
             "workspace": workspace.name,
             # Scheme, host and path: a query string may hold the receiver's token.
             "endpoint": f"{parts.scheme}://{parts.netloc}{parts.path}",
-            "reason": endpoint.get_disabled_reason_display(),
+            "reason": DISABLED_BECAUSE[reason],
             "failures": endpoint.failure_count,
             "failing_since": endpoint.failing_since,
             "url": workspace_url(workspace.subdomain, f"settings/webhooks/{endpoint.pk}/"),

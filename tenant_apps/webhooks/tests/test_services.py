@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import AppError
 from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
 from shared_apps.tenants.models import Tenant
@@ -121,7 +122,12 @@ def test_only_owners_manage_webhooks(tenant_a: Tenant, role: str) -> None:
     ],
 )
 def test_refused_endpoints_are_not_stored_and_the_refusal_is_audited(
-    tenant_a: Tenant, settings: Any, url: str, events: list[str], error: type, code: str
+    tenant_a: Tenant,
+    settings: Any,
+    url: str,
+    events: list[str],
+    error: type[AppError],
+    code: str,
 ) -> None:
     settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS = settings.WEBHOOKS_ALLOW_PLAIN_HTTP = False
     owner = owner_of(tenant_a)
@@ -234,9 +240,14 @@ def test_a_change_that_rolls_back_sends_nothing(tenant_a: Tenant) -> None:
     owner = owner_of(tenant_a)
     with tenant_context(tenant_a):
         EndpointFactory.create(events=["project.created"])
-        with pytest.raises(RuntimeError), transaction.atomic():
-            project_create(actor=owner, name="Never")
-            raise RuntimeError("rolled back")
+
+        def change_then_fail() -> None:
+            with transaction.atomic():
+                project_create(actor=owner, name="Never")
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            change_then_fail()
         assert not Delivery.objects.exists()
 
 

@@ -92,7 +92,7 @@ def test_one_private_answer_among_public_ones_is_enough_to_refuse(
         ]
 
     monkeypatch.setattr(targets.socket, "getaddrinfo", answers)
-    with pytest.raises(WebhookUrlNotAllowedError, match="127.0.0.1"):
+    with pytest.raises(WebhookUrlNotAllowedError, match=r"127\.0\.0\.1"):
         target_resolve("https://hooks.example.com/in")
 
 
