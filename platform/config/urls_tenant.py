@@ -17,6 +17,7 @@ urlpatterns = [
     path("projects/", include("tenant_apps.projects.urls")),
     path("members/", include("tenant_apps.members.urls")),
     path("settings/api-keys/", include("tenant_apps.apikeys.urls")),
+    path("settings/webhooks/", include("tenant_apps.webhooks.urls")),
     path("billing/", include("shared_apps.billing.urls")),
     path("api/v1/", include("tenant_apps.projects.api.urls")),
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),

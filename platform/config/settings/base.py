@@ -71,6 +71,7 @@ TENANT_APPS = [
     "tenant_apps.projects",
     "tenant_apps.members",
     "tenant_apps.apikeys",
+    "tenant_apps.webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -345,6 +346,35 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "tenant_apps.projects.models.Task.Status",
     },
 }
+
+# WEBHOOKS ------------------------------------------------------------------------------
+# tenant_apps.webhooks: what owners' endpoints receive, and how hard the worker tries.
+WEBHOOKS_MAX_ENDPOINTS = 10
+# Each attempt: seconds to connect, and to wait for the answer (Standard Webhooks suggests
+# 15 to 30 s in all; shorter keeps a slow receiver from holding a worker for long).
+WEBHOOKS_CONNECT_TIMEOUT = 3.0
+WEBHOOKS_READ_TIMEOUT = 10.0
+# Attempts per delivery; after a failure the next waits base * 4^(attempts - 1) seconds,
+# at most the maximum, ±10% (30 s, 2 min, 8 min, 32 min, then hourly: about 3.7 hours).
+# The maximum stays below the broker's visibility timeout (services.py).
+WEBHOOKS_MAX_ATTEMPTS = 8
+WEBHOOKS_RETRY_BASE_SECONDS = 30
+WEBHOOKS_RETRY_MAX_SECONDS = 60 * 60
+# An endpoint is disabled (and the owners e-mailed) after this many failed attempts in a
+# row spanning at least this many hours; a 410 Gone disables it at once.
+WEBHOOKS_DISABLE_AFTER_FAILURES = 10
+WEBHOOKS_DISABLE_AFTER_HOURS = 12
+# After a rotation the old secret signs beside the new one this long.
+WEBHOOKS_SECRET_OVERLAP_HOURS = 24
+# A pending delivery this overdue lost its message; the sweeper queues it again.
+WEBHOOKS_STALE_SECONDS = 10 * 60
+WEBHOOKS_DELIVERY_RETENTION_DAYS = 30
+# Never on in production: deliveries to private, loopback, link-local, multicast and
+# reserved addresses (tests and local receivers), and to plain http:// URLs.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+WEBHOOKS_ALLOW_PLAIN_HTTP = False
+# A CA bundle for receivers' certificates instead of certifi's (empty: certifi's).
+WEBHOOKS_CA_BUNDLE = ""
 
 # SECURITY HEADERS ----------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

@@ -50,6 +50,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Tenant schemas drifting from their migrations between releases (a table dropped by
     # hand) are quarantined before public's table of the same name is read (shared_apps.fleet).
     "tenants-verify": {"task": "tenants.verify", "schedule": 15 * 60},
+    # Webhook deliveries whose message was lost are queued again; old ones are forgotten.
+    "webhook-deliveries-maintain": {
+        "task": "tenants.fan_out",
+        "schedule": 10 * 60,
+        "kwargs": {"task_name": "webhooks.deliveries_maintain"},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"

@@ -25,6 +25,9 @@ if os.environ.get("TEST_WORKER_SMTP_PORT"):
     EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["TEST_WORKER_SMTP_PORT"])
     EMAIL_USE_TLS = EMAIL_USE_SSL = False
     EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
+# Webhook receivers in tests listen on loopback over plain HTTP, and hang for a second at most.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = WEBHOOKS_ALLOW_PLAIN_HTTP = True
+WEBHOOKS_CONNECT_TIMEOUT = WEBHOOKS_READ_TIMEOUT = 1.0
 # The outbox is read in-process; the worker's delivery path has its own tests.
 MAIL_DELIVERY = "inline"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
