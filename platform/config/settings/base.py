@@ -255,6 +255,8 @@ for _cache in CACHES.values():
 # MEDIA ---------------------------------------------------------------------------------
 # Every tenant's files live under tenants/<tenant id>/ (tenancy.storage); never public.
 MEDIA_ROOT = ENV.MEDIA_ROOT
+# `tenants export` without --output: outside any checkout's tracked files.
+EXPORT_DIR = ENV.EXPORT_DIR
 MEDIA_URL = "/media/"  # unused: files are served through signed, short-lived URLs only
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
