@@ -89,6 +89,19 @@ TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
 TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
+# A workspace suspended for non-payment opens only these path prefixes, so that its owners
+# can sign in and pay; any other page redirects to the first. Signed-in people who may not
+# manage billing see the suspended page (shared_apps.billing.middleware).
+TENANT_BILLING_DOOR_PATHS = [
+    "/billing/",
+    "/login/",
+    "/logout/",
+    "/account/login/",
+    "/account/two_factor/",
+    "/password/",
+    "/errors/",
+    "/robots.txt",
+]
 
 MIDDLEWARE = [
     "core.request_context.RequestIdMiddleware",  # first: even a 404 for an unknown host has one
@@ -101,7 +114,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
+    # /health/, /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
     "core.health.ProbeMiddleware",
     "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
     "tenancy.metrics.TenantUsageMiddleware",  # per-tenant request counts (top N only)
@@ -113,6 +126,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
     "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
+    # After sign-in: a workspace suspended for non-payment lets only its owners in, to pay.
+    "shared_apps.billing.middleware.BillingDoorMiddleware",
     "axes.middleware.AxesMiddleware",
     # Last: requests and latency by resolved URL name (`projects:create`), never by raw path.
     "django_prometheus.middleware.PrometheusAfterMiddleware",
