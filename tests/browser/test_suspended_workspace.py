@@ -25,10 +25,10 @@ MEMBER_EMAIL = "kim@alpha.test"
 
 
 @pytest.fixture
-def suspended_for_non_payment(
-    tenant_a: Tenant, billing_on: Any, pro_plan_committed: None
-) -> Iterator[None]:
+def suspended_for_non_payment(tenant_a: Tenant, request: pytest.FixtureRequest) -> Iterator[None]:
     """Tenant A on Pro, past due and suspended by billing, with a member; all undone after."""
+    request.getfixturevalue("billing_on")
+    request.getfixturevalue("pro_plan_committed")
 
     def suspend() -> None:
         BillingAccount.objects.update_or_create(

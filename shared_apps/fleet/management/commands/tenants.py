@@ -371,11 +371,15 @@ class Command(BaseCommand):
 
     def verb_run(self, options: dict[str, Any]) -> None:
         rest = list(options["rest"])
-        if "--" not in rest:
+        split = rest.index("--") if "--" in rest else len(rest)
+        targets, command = rest[:split], rest[split + 1 :]
+        if "--json" in targets:  # `run acme --json -- ...`: argparse saw a subdomain first
+            targets.remove("--json")
+            options["json"] = True
+        if split == len(rest):
             raise ArgumentsInvalidError(
                 "separate the command with --, e.g. tenants run acme -- check"
             )
-        targets, command = rest[: rest.index("--")], rest[rest.index("--") + 1 :]
         if not command:
             raise ArgumentsInvalidError("name a command after --, e.g. tenants run acme -- check")
         if bool(targets) == options["all"] or len(targets) > 1:
