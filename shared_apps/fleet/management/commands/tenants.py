@@ -54,12 +54,10 @@ from shared_apps.tenants.selectors import tenant_find
 from shared_apps.tenants.services import tenant_resume, tenant_suspend
 
 MAX_PARALLEL = 64
+# Verbs whose --json output is one JSON line per event; an error is their last line.
+STREAMING_VERBS = ("migrate", "run")
 # argparse's own exit status for a command line it cannot parse.
 ARGUMENTS_EXIT = 2
-
-
-class ReportedError(CommandError):
-    """A failure whose JSON (the verb's own document) has been printed already."""
 
 
 class Command(BaseCommand):
@@ -209,15 +207,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             getattr(self, f"verb_{options['verb']}")(options)
-        except ReportedError:
-            raise  # its JSON document is out already
         except AppError as error:
             self._fail(options, error, terminal_safe(error.detail))
         except CommandError as error:
+            if getattr(error, "reported", False):
+                raise  # its JSON (the verb's own document) is out already
             self._fail(options, error, str(error))
         except OperationalError as error:
             if options.get("json"):
-                self.stdout.write(json.dumps(error_document(error, code="database_unavailable")))
+                self._json_error(options, error_document(error, code="database_unavailable"))
             raise  # manage.py turns an unreachable database into its own one line
         except (DatabaseError, psycopg.Error, OSError, RuntimeError) as error:
             message = f"{options['verb']} failed: {error_one_line(error)}"
@@ -228,8 +226,13 @@ class Command(BaseCommand):
     ) -> NoReturn:
         """End with one line on stderr (and, with --json, the error document on stdout)."""
         if options.get("json"):
-            self.stdout.write(json.dumps(error_document(error, code=code, message=message)))
+            self._json_error(options, error_document(error, code=code, message=message))
         raise CommandError(message) from None
+
+    def _json_error(self, options: dict[str, Any], document: dict[str, Any]) -> None:
+        if options["verb"] in STREAMING_VERBS:
+            document = {"event": "error", **document}  # one more line of their stream
+        self.stdout.write(json.dumps(document))
 
     # -- verbs ---------------------------------------------------------------------------
 
@@ -455,7 +458,9 @@ class Command(BaseCommand):
                 report.update(error_document(quarantined))
             self.stdout.write(json.dumps(report))
             if quarantined is not None:
-                raise ReportedError(terminal_safe(quarantined.detail))
+                reported = CommandError(terminal_safe(quarantined.detail))
+                reported.reported = True  # type: ignore[attr-defined]
+                raise reported
             return
         for tenant in done.findings:
             state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "extra"
