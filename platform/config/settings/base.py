@@ -90,6 +90,19 @@ TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
 TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
+# A workspace suspended for non-payment opens only these path prefixes, so that its owners
+# can sign in and pay; any other page redirects to the first. Signed-in people who may not
+# manage billing see the suspended page (shared_apps.billing.middleware).
+TENANT_BILLING_DOOR_PATHS = [
+    "/billing/",
+    "/login/",
+    "/logout/",
+    "/account/login/",
+    "/account/two_factor/",
+    "/password/",
+    "/errors/",
+    "/robots.txt",
+]
 
 MIDDLEWARE = [
     # First: the server span (a no-op unless tracing is configured) holds everything below.
@@ -104,7 +117,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
+    # /health/, /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
     "core.health.ProbeMiddleware",
     "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
     "tenancy.metrics.TenantUsageMiddleware",  # per-tenant request counts (top N only)
@@ -116,6 +129,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
     "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
+    # After sign-in: a workspace suspended for non-payment lets only its owners in, to pay.
+    "shared_apps.billing.middleware.BillingDoorMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -256,6 +271,8 @@ for _cache in CACHES.values():
 # MEDIA ---------------------------------------------------------------------------------
 # Every tenant's files live under tenants/<tenant id>/ (tenancy.storage); never public.
 MEDIA_ROOT = ENV.MEDIA_ROOT
+# `tenants export` without --output: outside any checkout's tracked files.
+EXPORT_DIR = ENV.EXPORT_DIR
 MEDIA_URL = "/media/"  # unused: files are served through signed, short-lived URLs only
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
