@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from core.api.pagination import CursorPage, paginated
 from core.api.views import TenantApi
 from shared_apps.accounts.models import User
-from tenant_apps.apikeys.models import ApiKey
+from tenant_apps.members.policy import ApiKeyScope
 from tenant_apps.projects.api.serializers import ProjectSummary, StrictInput, TaskSummary
 from tenant_apps.projects.models import Project, Task
 from tenant_apps.projects.selectors import project_get, project_list, task_get, task_list
@@ -56,7 +56,7 @@ class ProjectListApi(TenantApi):
 
 
 class ProjectCreateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         name = serializers.CharField(max_length=120)
@@ -78,7 +78,7 @@ class ProjectDetailApi(TenantApi):
 
 
 class ProjectUpdateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         name = serializers.CharField(max_length=120, required=False)
@@ -115,7 +115,7 @@ class TaskListApi(TenantApi):
 
 
 class TaskCreateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         title = serializers.CharField(max_length=200)
@@ -135,7 +135,7 @@ class TaskCreateApi(TenantApi):
 
 
 class TaskUpdateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         title = serializers.CharField(max_length=200, required=False)
