@@ -12,11 +12,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.inputs import StrictInput, parse_body, parse_query
 from core.api.pagination import CursorPage, paginated
 from core.api.views import TenantApi
 from shared_apps.accounts.models import User
 from tenant_apps.members.policy import ApiKeyScope
-from tenant_apps.projects.api.serializers import ProjectSummary, StrictInput, TaskSummary
+from tenant_apps.projects.api.serializers import ProjectSummary, TaskSummary
 from tenant_apps.projects.models import Project, Task
 from tenant_apps.projects.selectors import project_get, project_list, task_get, task_list
 from tenant_apps.projects.services import project_create, project_update, task_create, task_update
@@ -25,18 +26,6 @@ from tenant_apps.projects.services import project_create, project_update, task_c
 def _actor(request: Request) -> User:
     # TenantApi lets only signed-in people through.
     return cast(User, request.user)
-
-
-def _query(filters: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    parsed = filters(data=request.query_params)
-    parsed.is_valid(raise_exception=True)
-    return dict(parsed.validated_data)
-
-
-def _body(given: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    payload = given(data=request.data)
-    payload.is_valid(raise_exception=True)
-    return dict(payload.validated_data)
 
 
 # PROJECTS -------------------------------------------------------------------------------
@@ -51,7 +40,7 @@ class ProjectListApi(TenantApi):
     pagination_class = CursorPage
 
     def get(self, request: Request) -> Response:
-        projects = project_list(actor=_actor(request), **_query(self.Filters, request))
+        projects = project_list(actor=_actor(request), **parse_query(self.Filters, request))
         return paginated(self, request, projects, self.Output)
 
 
@@ -65,7 +54,7 @@ class ProjectCreateApi(TenantApi):
     Output = ProjectSummary
 
     def post(self, request: Request) -> Response:
-        project = project_create(actor=_actor(request), **_body(self.Input, request))
+        project = project_create(actor=_actor(request), **parse_body(self.Input, request))
         return Response(self.Output(project).data, status=201)
 
 
@@ -91,7 +80,7 @@ class ProjectUpdateApi(TenantApi):
         project = project_get(actor=actor, project_id=project_id)
         # A PATCH names what changes; the service takes the whole editable state.
         changes = {"name": project.name, "description": project.description}
-        changes.update(_body(self.Input, request))
+        changes.update(parse_body(self.Input, request))
         project = project_update(actor=actor, project=project, **changes)
         return Response(self.Output(project).data)
 
@@ -110,7 +99,7 @@ class TaskListApi(TenantApi):
     def get(self, request: Request, project_id: int) -> Response:
         actor = _actor(request)
         project = project_get(actor=actor, project_id=project_id)
-        tasks = task_list(actor=actor, project=project, **_query(self.Filters, request))
+        tasks = task_list(actor=actor, project=project, **parse_query(self.Filters, request))
         return paginated(self, request, tasks, self.Output)
 
 
@@ -130,7 +119,7 @@ class TaskCreateApi(TenantApi):
     def post(self, request: Request, project_id: int) -> Response:
         actor = _actor(request)
         project = project_get(actor=actor, project_id=project_id)
-        task = task_create(actor=actor, project=project, **_body(self.Input, request))
+        task = task_create(actor=actor, project=project, **parse_body(self.Input, request))
         return Response(self.Output(task).data, status=201)
 
 
@@ -158,6 +147,6 @@ class TaskUpdateApi(TenantApi):
             "assignee_id": task.assignee_id,
             "due_date": task.due_date,
         }
-        changes.update(_body(self.Input, request))
+        changes.update(parse_body(self.Input, request))
         task = task_update(actor=actor, task=task, **changes)
         return Response(self.Output(task).data)
