@@ -1,4 +1,4 @@
-"""Project and task endpoints of a workspace's API (signed-in people of the workspace).
+"""Project endpoints of a workspace's API: projects, their tasks, files and exports.
 
 Each class is one operation: it parses, calls a selector or service, renders. Who may do
 what is the services' and selectors' business (tenant_apps.members.policy), as on the pages.
@@ -17,10 +17,33 @@ from core.api.pagination import CursorPage, paginated
 from core.api.views import TenantApi
 from shared_apps.accounts.models import User
 from tenant_apps.members.policy import ApiKeyScope
-from tenant_apps.projects.api.serializers import ProjectSummary, TaskSummary
+from tenant_apps.projects.api.parsers import AttachmentUploadParser
+from tenant_apps.projects.api.serializers import (
+    AttachmentSummary,
+    ExportSummary,
+    FileUpload,
+    ProjectSummary,
+    TaskSummary,
+)
 from tenant_apps.projects.models import Project, Task
-from tenant_apps.projects.selectors import project_get, project_list, task_get, task_list
-from tenant_apps.projects.services import project_create, project_update, task_create, task_update
+from tenant_apps.projects.selectors import (
+    attachment_get,
+    attachment_list,
+    export_get,
+    export_list,
+    project_get,
+    project_list,
+    task_get,
+    task_list,
+)
+from tenant_apps.projects.services import (
+    attachment_upload,
+    export_request,
+    project_create,
+    project_update,
+    task_create,
+    task_update,
+)
 
 
 def _actor(request: Request) -> User:
@@ -150,3 +173,89 @@ class TaskUpdateApi(TenantApi):
         changes.update(parse_body(self.Input, request))
         task = task_update(actor=actor, task=task, **changes)
         return Response(self.Output(task).data)
+
+
+# ATTACHMENTS ----------------------------------------------------------------------------
+
+
+class AttachmentListApi(TenantApi):
+    Output = AttachmentSummary
+    pagination_class = CursorPage
+
+    def get(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        attachments = attachment_list(actor=actor, project=project)
+        return paginated(self, request, attachments, self.Output)
+
+
+class AttachmentUploadApi(TenantApi):
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
+    # The one endpoint that takes a file: multipart/form-data, here only.
+    parser_classes = [AttachmentUploadParser]
+
+    class Input(StrictInput):
+        file = FileUpload()
+
+    Output = AttachmentSummary
+
+    def post(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        upload = parse_body(self.Input, request)["file"]
+        attachment = attachment_upload(actor=actor, project=project, upload=upload)
+        return Response(self.Output(attachment, context={"request": request}).data, status=201)
+
+
+class AttachmentDetailApi(TenantApi):
+    Output = AttachmentSummary
+
+    def get(self, request: Request, project_id: int, attachment_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        attachment = attachment_get(actor=actor, project=project, attachment_id=attachment_id)
+        return Response(self.Output(attachment, context={"request": request}).data)
+
+
+# EXPORTS --------------------------------------------------------------------------------
+
+
+class ExportListApi(TenantApi):
+    Output = ExportSummary
+    pagination_class = CursorPage
+
+    def get(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        exports = export_list(actor=actor, project=project)
+        return paginated(self, request, exports, self.Output)
+
+
+class ExportRequestApi(TenantApi):
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
+    # Accepted, not done: the worker builds the CSV; poll the export until it is ready.
+    response_status = 202
+
+    class Input(StrictInput):
+        """Nothing to choose yet: the body is empty or `{}`."""
+
+    Output = ExportSummary
+
+    def post(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        parse_body(self.Input, request)
+        export = export_request(actor=actor, project=project)
+        return Response(
+            self.Output(export, context={"request": request}).data, status=self.response_status
+        )
+
+
+class ExportDetailApi(TenantApi):
+    Output = ExportSummary
+
+    def get(self, request: Request, project_id: int, export_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        export = export_get(actor=actor, project=project, export_id=export_id)
+        return Response(self.Output(export, context={"request": request}).data)
