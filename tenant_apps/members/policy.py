@@ -47,6 +47,9 @@ ADMIN_ACTIONS = MEMBER_ACTIONS | {
     "invitation.revoke",
     "member.change_role",
     "member.remove",
+    # Whether someone has a second factor: for those who run the workspace, not for everyone
+    # (it tells an attacker whose password alone would do).
+    "member.view_second_factor",
     "admin.access",
     "apikey.manage",
 }
