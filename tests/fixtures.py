@@ -148,6 +148,14 @@ def owner_a(client_a: Client, tenant_a: Tenant) -> Client:
     return client_a
 
 
+@pytest.fixture
+def owner_b(client_b: Client, tenant_b: Tenant) -> Client:
+    """Tenant B's browser, signed in as its owner (a session in tenant B's schema)."""
+    with tenant_context(tenant_b):
+        client_b.force_login(User.objects.get(email=TENANT_B.owner_email))
+    return client_b
+
+
 def browser_for(tenant: Tenant, user: User) -> Client:
     """A browser on the tenant's host, signed in as `user` (a user of that tenant's schema)."""
     client = Client(HTTP_HOST=f"{tenant.subdomain}.localhost")

@@ -21,6 +21,7 @@ urlpatterns = [
     path("settings/webhooks/", include("tenant_apps.webhooks.urls")),
     path("billing/", include("shared_apps.billing.urls")),
     path("api/v1/", include("tenant_apps.projects.api.urls")),
+    path("api/v1/", include("tenant_apps.members.api.urls")),
     path("invitations/accept/", InvitationAcceptView.as_view(), name="invitation-accept"),
     path("files/<str:token>/", files_serve, name="files-serve"),
     path("health/", health, name="health"),  # answered by core.health.ProbeMiddleware first

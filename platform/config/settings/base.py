@@ -357,10 +357,11 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant platform API",
     "VERSION": "1",
-    # Projects and tasks both have a `status`, of different choices.
+    # Projects, tasks and exports each have a `status`, of different choices.
     "ENUM_NAME_OVERRIDES": {
         "ProjectStatusEnum": "tenant_apps.projects.models.Project.Status",
         "TaskStatusEnum": "tenant_apps.projects.models.Task.Status",
+        "ExportStatusEnum": "tenant_apps.projects.models.Export.Status",
     },
 }
 

@@ -15,8 +15,8 @@ WRITE_METHODS = ("POST", "PUT", "PATCH")
 
 class ApiSchema(AutoSchema):
     """The request body is the view's `Input`, the response its `Output` (a page of them when
-    the view paginates; 201 for a POST), the query parameters its `Filters`; other views as
-    drf-spectacular reads them."""
+    the view paginates; 201 for a POST unless `response_status` says otherwise), the query
+    parameters its `Filters`; other views as drf-spectacular reads them."""
 
     def _operation(self) -> Any:
         """The class serving this method (core.api.views.operations), else the view."""
@@ -42,6 +42,10 @@ class ApiSchema(AutoSchema):
         given = getattr(self._operation(), "Output", None)
         if given is not None and getattr(self._operation(), "pagination_class", None):
             return given(many=True)
+        # An operation that answers other than 200 (201 for a POST) says so: 202, 204.
+        status = getattr(self._operation(), "response_status", None)
+        if status is not None:
+            return {status: given}
         return given
 
     def _is_create_operation(self) -> bool:
