@@ -313,9 +313,12 @@ USE_TZ = True
 REST_FRAMEWORK = {
     # drf-spectacular's AutoSchema, reading the nested Input/Output/Filters of our API classes.
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiSchema",
+    # API keys first: DRF names the first class's scheme in a 401's WWW-Authenticate
+    # (`Bearer`); session authentication names none, which DRF would answer with a 403.
+    # A request without a Bearer header goes on to the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "tenant_apps.apikeys.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     # Signed in, and an API key may do only what its scopes allow (read: safe methods;
     # others need the scope the view names in `api_key_scope`, else admin).
