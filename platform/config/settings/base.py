@@ -339,6 +339,11 @@ REST_FRAMEWORK = {
     # Client IPs for throttling: X-Forwarded-For only behind this many trusted proxies.
     "NUM_PROXIES": ENV.TRUSTED_PROXY_COUNT,
 }
+# Requests a minute every TenantApi allows (core.api.limits): per API key, per person
+# signed in with a session, per address for requests without valid credentials; and per
+# workspace, from its plan (`Plan.api_requests_per_minute`), through this function.
+API_RATE_LIMITS = {"key": 600, "user": 600, "address": 60}
+API_WORKSPACE_BUDGET = "shared_apps.billing.limits.plan_api_requests_per_minute"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant platform API",
     "VERSION": "1",

@@ -7,12 +7,13 @@ from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.api.limits import api_budgets_require, api_request_count, ratelimit_headers
 from core.api.parsers import JSONParser
 
 
@@ -34,7 +35,12 @@ def _serves_tenant(request: Request) -> bool:
 
 
 class TenantApi(APIView):
-    """An endpoint of a workspace's host: signed-in people of that workspace, JSON in and out."""
+    """An endpoint of a workspace's host: signed-in people of that workspace, JSON in and out.
+
+    Every request counts against its budgets (core.api.limits) right after authentication,
+    before permissions: a refused or unauthenticated request costs as much as any other, and
+    each answer, errors included, carries the RateLimit fields.
+    """
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
@@ -44,6 +50,21 @@ class TenantApi(APIView):
         if not _serves_tenant(request):
             raise NotFound("No workspace answers at this address.")
         super().initial(request, *args, **kwargs)
+
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            user = request.user
+        except APIException:
+            # Wrong credentials count against the address: guessing keys is throttled.
+            self._count(request, signed_in=False)
+            raise
+        self._count(request, signed_in=bool(user is not None and user.is_authenticated))
+
+    def _count(self, request: Request, *, signed_in: bool) -> None:
+        usages = api_request_count(request, signed_in=signed_in)
+        # self.headers reach every answer of this view, a refusal's included (finalize_response).
+        self.headers.update(ratelimit_headers(usages))
+        api_budgets_require(usages)
 
 
 OPERATION_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
