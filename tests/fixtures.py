@@ -194,6 +194,24 @@ def fresh_signup_throttle() -> None:
     forgotten before every test; the fixture names the dependency)."""
 
 
+def in_own_connection(work: Callable[[], object], tenant: Tenant | None = None) -> None:
+    """Run `work` on another thread, hence another connection: what it writes is committed."""
+    import threading
+
+    from django.db import connections
+
+    def run() -> None:
+        try:
+            with tenant_context(tenant) if tenant else public_context():
+                work()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
 def table_columns(schema_name: str, table: str) -> set[str]:
     """The columns a table has in one schema, read from the catalog."""
     from django.db import connection

@@ -71,6 +71,7 @@ TENANT_APPS = [
     "tenant_apps.projects",
     "tenant_apps.members",
     "tenant_apps.apikeys",
+    "tenant_apps.idempotency",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -344,6 +345,9 @@ REST_FRAMEWORK = {
 # workspace, from its plan (`Plan.api_requests_per_minute`), through this function.
 API_RATE_LIMITS = {"key": 600, "user": 600, "address": 60}
 API_WORKSPACE_BUDGET = "shared_apps.billing.limits.plan_api_requests_per_minute"
+# Every TenantApi POST goes through this: the same Idempotency-Key runs the handler once
+# (tenant_apps.idempotency; records in the workspace's schema, kept 24 hours).
+API_IDEMPOTENCY = "tenant_apps.idempotency.services.idempotent_call"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant platform API",
     "VERSION": "1",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import AllowAny
@@ -39,7 +42,8 @@ class TenantApi(APIView):
 
     Every request counts against its budgets (core.api.limits) right after authentication,
     before permissions: a refused or unauthenticated request costs as much as any other, and
-    each answer, errors included, carries the RateLimit fields.
+    each answer, errors included, carries the RateLimit fields. Every POST goes through the
+    API_IDEMPOTENCY function, which runs it once per Idempotency-Key.
     """
 
     parser_classes = [JSONParser]
@@ -50,6 +54,12 @@ class TenantApi(APIView):
         if not _serves_tenant(request):
             raise NotFound("No workspace answers at this address.")
         super().initial(request, *args, **kwargs)
+        handler = getattr(self, "post", None)
+        if request.method == "POST" and handler is not None and settings.API_IDEMPOTENCY:
+            idempotent = import_string(settings.API_IDEMPOTENCY)
+            # DRF looks the handler up on the instance after `initial`: shadowing it here
+            # keeps DRF's dispatch (exceptions, rendering, headers) exactly as it is.
+            setattr(self, "post", partial(idempotent, self, handler))  # noqa: B010
 
     def perform_authentication(self, request: Request) -> None:
         try:
