@@ -17,7 +17,9 @@ class IdempotencyRecord(models.Model):
     # SHA-256 of the method, path and parsed body: a retry must be the same request.
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField()
-    body = models.JSONField(null=True)
+    # The answer's JSON as text: jsonb refuses `\u0000`, which a body may echo back (a field
+    # name sent with a NUL in it, quoted in a validation problem).
+    body = models.TextField()
     headers = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -63,7 +63,7 @@ def idempotency_key_clean(raw: str) -> str:
     Raises:
         IdempotencyKeyInvalidError: empty, longer than 255 characters, or not visible ASCII.
     """
-    key = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    key = raw[1:-1] if len(raw) > 2 and raw[0] == raw[-1] == '"' else raw
     if not KEY_PATTERN.fullmatch(key):
         raise IdempotencyKeyInvalidError(
             f"Send {HEADER} as 1 to {KEY_MAX_LENGTH} visible ASCII characters, e.g. a UUID."
@@ -118,7 +118,10 @@ def _replay(record: IdempotencyRecord) -> Response:
     headers = dict(record.headers)
     content_type = headers.pop("Content-Type", None)
     response = Response(
-        record.body, status=record.status_code, headers=headers, content_type=content_type
+        json.loads(record.body),
+        status=record.status_code,
+        headers=headers,
+        content_type=content_type,
     )
     response[REPLAYED_MARK] = "true"
     return response
@@ -132,7 +135,7 @@ def _record(
     headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
     if response.content_type:
         headers["Content-Type"] = response.content_type
-    body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+    body = json.dumps(response.data, cls=JSONEncoder)
     return IdempotencyRecord.objects.create(
         credential=credential,
         idempotency_key=key,

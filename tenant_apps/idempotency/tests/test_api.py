@@ -116,6 +116,17 @@ def test_a_refusal_is_replayed_too(owner_a: Client, tenant_a: Tenant) -> None:
     assert conflict_again["Idempotent-Replayed"] == "true"
 
 
+def test_a_refusal_quoting_a_nul_is_kept_and_replayed(owner_a: Client, tenant_a: Tenant) -> None:
+    # The validation problem names the unknown field, NUL included: kept as JSON text, since
+    # PostgreSQL's jsonb refuses \u0000 (found by the contract test).
+    body = {"name": "Apollo", "na\x00me": "x"}
+    first = post(owner_a, body, "nul")
+    again = post(owner_a, body, "nul")
+    assert (first.status_code, again.status_code) == (400, 400)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+
+
 def test_without_a_key_every_post_runs(owner_a: Client, tenant_a: Tenant) -> None:
     post(owner_a, {"name": "Apollo"}, None)
     post(owner_a, {"name": "Apollo"}, None)
