@@ -1,27 +1,13 @@
-"""Shapes the project endpoints share; each API class nests its own Input."""
+"""Shapes the project endpoints share; each API class nests its own Input (a StrictInput)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rest_framework import serializers
 
+from core.api.serializers import StrictInput
 from tenant_apps.projects.models import Project, Task
 
-
-class StrictInput(serializers.Serializer):
-    """An input that refuses fields it does not name (a typo must not pass unnoticed)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["This field is not accepted here."] for name in unknown},
-                    code="unknown_field",
-                )
-        return super().to_internal_value(data)
+__all__ = ["ProjectSummary", "StrictInput", "TaskSummary"]
 
 
 class ProjectSummary(serializers.Serializer):
