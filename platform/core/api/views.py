@@ -14,10 +14,12 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.limits import api_budgets_require, api_request_count, ratelimit_headers
 from core.api.parsers import JSONParser
+from core.problems import PROBLEM_CONTENT_TYPE
 
 
 class PublicApi(APIView):
@@ -25,6 +27,9 @@ class PublicApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+
+
+PROBLEM_RENDERER = JSONRenderer()
 
 
 def _serves_tenant(request: Request) -> bool:
@@ -70,11 +75,34 @@ class TenantApi(APIView):
             raise
         self._count(request, signed_in=bool(user is not None and user.is_authenticated))
 
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.exception:
+            # A problem is JSON whatever the view answers otherwise (the schema's YAML, the
+            # reference page's HTML), and whatever the Accept header it could not satisfy.
+            response.accepted_renderer = PROBLEM_RENDERER
+            response.accepted_media_type = PROBLEM_CONTENT_TYPE
+        return response
+
     def _count(self, request: Request, *, signed_in: bool) -> None:
         usages = api_request_count(request, signed_in=signed_in)
         # self.headers reach every answer of this view, a refusal's included (finalize_response).
         self.headers.update(ratelimit_headers(usages))
         api_budgets_require(usages)
+
+
+class ApiNotFoundView(TenantApi):
+    """A path under /api/ of a workspace that names no endpoint: 404 `not_found` for any
+    method, counted and with the RateLimit fields like any answer of the API."""
+
+    permission_classes = [AllowAny]
+    schema = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise NotFound(f"No endpoint at {request.path}.")
 
 
 OPERATION_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
