@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +39,7 @@ KEY_PREFIX = "rl:api"
 # How long the workspace's budget, read from its plan, is trusted (a plan change lands this late).
 BUDGET_CACHE_SECONDS = 60
 UNLIMITED = "unlimited"
+BUDGET_KEY = f"{KEY_PREFIX}:workspace-budget"
 
 # Which budget a refusal names, in words a client's developer can act on.
 REFUSALS = {
@@ -91,31 +92,40 @@ def _key(name: str) -> str:
 
 def budgets_count(budgets: list[Budget]) -> list[Usage]:
     """Count one request against every budget, atomically and in one round trip."""
+    return _count(budgets)[0]
+
+
+def _count(budgets: list[Budget], *, read: str | None = None) -> tuple[list[Usage], Any]:
+    """Count against `budgets`, reading the key `read` in the same round trip."""
     pipe = _redis().pipeline(transaction=True)
+    if read is not None:
+        pipe.get(_key(read))
     for budget in budgets:
         key = _key(budget.key)
         pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)
         pipe.incr(key)
         pipe.pttl(key)
     replies = pipe.execute()
+    value = replies.pop(0) if read is not None else None
     usages = []
     for index, budget in enumerate(budgets):
         count, left_ms = replies[3 * index + 1], replies[3 * index + 2]
         reset = math.ceil(left_ms / 1000) if left_ms > 0 else WINDOW_SECONDS
         usages.append(Usage(budget=budget, count=int(count), reset=reset))
-    return usages
+    return usages, value
 
 
-def _workspace_limit() -> int | None:
-    """The active workspace's requests a minute, from its plan (read at most once a minute)."""
-    key = _key(f"{KEY_PREFIX}:workspace-budget")
-    cached = _redis().get(key)
+def _workspace_limit(cached: bytes | None) -> int | None:
+    """The active workspace's requests a minute: as cached, else from its plan (then cached
+    for a minute)."""
     if cached is not None:
         text = cached.decode()
         return None if text == UNLIMITED else int(text)
     budget: Callable[[], int | None] = import_string(settings.API_WORKSPACE_BUDGET)
     limit = budget()
-    _redis().set(key, UNLIMITED if limit is None else str(limit), ex=BUDGET_CACHE_SECONDS)
+    _redis().set(
+        _key(BUDGET_KEY), UNLIMITED if limit is None else str(limit), ex=BUDGET_CACHE_SECONDS
+    )
     return limit
 
 
@@ -123,23 +133,25 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def request_budgets(request: Any, *, signed_in: bool) -> list[Budget]:
-    """The budgets one API request counts against (see the module's docstring)."""
+def api_request_count(request: Any, *, signed_in: bool) -> list[Usage]:
+    """Count the request against its budgets; return how far each one is spent.
+
+    Signed in: its credential (the API key, else the person) and the workspace, whose limit
+    is read in the same round trip. Otherwise: its address.
+    """
     limits: dict[str, int] = settings.API_RATE_LIMITS
     if not signed_in:
-        return [Budget("address", _digest(client_ip(request)), limits["address"])]
+        return budgets_count([Budget("address", _digest(client_ip(request)), limits["address"])])
     key_id = getattr(request.auth, "pk", None)
     credential = (
         Budget("key", str(key_id), limits["key"])
         if key_id is not None
         else Budget("user", str(request.user.pk), limits["user"])
     )
-    return [credential, Budget("workspace", "", _workspace_limit())]
-
-
-def api_request_count(request: Any, *, signed_in: bool) -> list[Usage]:
-    """Count the request against its budgets; return how far each one is spent."""
-    return budgets_count(request_budgets(request, signed_in=signed_in))
+    workspace = Budget("workspace", "", None)
+    (by_credential, by_workspace), cached = _count([credential, workspace], read=BUDGET_KEY)
+    limit = _workspace_limit(cached)
+    return [by_credential, replace(by_workspace, budget=replace(workspace, limit=limit))]
 
 
 def api_budgets_require(usages: list[Usage]) -> None:
