@@ -10,8 +10,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from shared_apps.accounts.models import User
@@ -328,3 +329,31 @@ def test_records_older_than_a_day_are_cleared(owner_a: Client, tenant_a: Tenant)
         assert idempotency_records_clear() == 1
         idempotency_records_clear_task()  # nothing left to clear; the task says so in its log
         assert list(IdempotencyRecord.objects.values_list("idempotency_key", flat=True)) == ["new"]
+
+
+# QUERIES --------------------------------------------------------------------------------
+
+
+def test_a_replay_runs_no_handler_query(
+    owner_a: Client, tenant_a: Tenant, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    post(owner_a, {"name": "Apollo"}, "counted")
+    # search path, session, user, then the key's transaction (a savepoint inside the test's
+    # own: SAVEPOINT, RELEASE where production has BEGIN, COMMIT) with its lock and record.
+    # The handler does not run.
+    with django_assert_num_queries(7) as captured:
+        again = post(owner_a, {"name": "Apollo"}, "counted")
+    assert again["Idempotent-Replayed"] == "true"
+    assert "pg_try_advisory_xact_lock" in captured.captured_queries[4]["sql"]
+
+
+def test_a_key_costs_three_queries_around_the_handler(
+    owner_a: Client, tenant_a: Tenant, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    post(owner_a, {"name": "Warm"}, None)  # warm: route, plan budget, dashboard cache
+    with CaptureQueriesContext(connection) as plain:
+        post(owner_a, {"name": "Plain"}, None)
+    with CaptureQueriesContext(connection) as keyed:
+        post(owner_a, {"name": "Keyed"}, "fresh")
+    # the lock, the look-up and the record, plus the savepoint pair of the transaction
+    assert len(keyed.captured_queries) - len(plain.captured_queries) == 3 + 2
