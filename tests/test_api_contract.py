@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from core.api.reference import api_schema
 from core.errors import error_catalogue
 from shared_apps.accounts.models import User
+from shared_apps.audit.models import AuditRecord
 from shared_apps.fleet.creation import tenant_create
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context, tenant_context
@@ -148,10 +149,21 @@ def test_the_reference_page_loads_its_scripts_from_this_host(client_a: Client) -
 CONTRACT = "contract"
 
 
-@pytest.fixture(scope="session")
+def _contract_forget() -> None:
+    """Remove the contract workspace, its rows and its audit records (all committed)."""
+    tenant_purge(CONTRACT)
+
+    def audit_forget() -> None:
+        AuditRecord.objects.filter(subdomain=CONTRACT).delete()
+
+    in_own_connection(audit_forget)
+
+
+@pytest.fixture(scope="module")
 def contract_workspace(live_url: str, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
-    """A workspace of its own, committed, with an admin key, a project and a task, removed
-    afterwards with whatever the run created."""
+    """A workspace of its own, committed, with an admin key, a project and a task; removed
+    after this module with whatever the run created, so that later tests see the fleet and
+    the audit trail as they were."""
     made: dict[str, Any] = {}
 
     def build() -> None:
@@ -169,7 +181,7 @@ def contract_workspace(live_url: str, django_db_blocker: Any) -> Iterator[dict[s
             made["task_id"] = Task.objects.create(project=project, title="Seeded").pk
 
     with django_db_blocker.unblock():
-        tenant_purge(CONTRACT)
+        _contract_forget()
         in_own_connection(build)
     # *.localhost resolves in browsers, not everywhere: connect to the address, name the host.
     made["base_url"] = live_url.replace("localhost", "127.0.0.1")
@@ -179,9 +191,10 @@ def contract_workspace(live_url: str, django_db_blocker: Any) -> Iterator[dict[s
     }
     yield made
     with django_db_blocker.unblock():
-        tenant_purge(CONTRACT)
+        _contract_forget()
         with public_context():
             assert not Tenant.objects.filter(subdomain=CONTRACT).exists()
+            assert not AuditRecord.objects.filter(subdomain=CONTRACT).exists()
 
 
 @pytest.fixture
