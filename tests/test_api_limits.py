@@ -174,6 +174,17 @@ def test_the_counters_are_named_by_workspace(tenant_a: Tenant, tenant_b: Tenant)
     assert (in_a.count, in_b.count) == (3, 1)
 
 
+def test_a_counter_that_lost_its_expiry_gets_it_back(tenant_a: Tenant) -> None:
+    from core.api.limits import _key, _redis
+
+    budget = Budget("key", "no-expiry", 10)
+    with tenant_context(tenant_a):
+        _redis().set(_key(budget.key), 5)  # no TTL: it would never reopen
+        (usage,) = budgets_count([budget])
+        assert usage.count == 6
+        assert 0 < _redis().ttl(_key(budget.key)) <= 60
+
+
 # CALLERS WITHOUT CREDENTIALS ------------------------------------------------------------
 
 

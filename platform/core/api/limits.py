@@ -7,11 +7,12 @@ proxies only): strangers cannot spend a workspace's budget, and guessing keys is
 
 Counting is a fixed window per counter that opens with its first request: one Redis
 transaction (MULTI/EXEC) does `SET key 0 EX 60 NX`, `INCR key` and `PTTL key` for every
-counter of the request, so concurrent requests are counted exactly, once each, in one round
-trip. Keys go through the default cache's key function, so they are namespaced by the
-active workspace like every cache key (tenancy.cache). django-ratelimit (core.ratelimit)
-counts the page forms; it takes two round trips per counter and says nothing of the other
-counters, which the RateLimit headers need.
+counter of the request (and reads the workspace's cached budget), so concurrent requests
+are counted exactly, once each, in one round trip. Keys go through the default cache's key
+function, so they are namespaced by the active workspace like every cache key
+(tenancy.cache). django-ratelimit (core.ratelimit) counts the page forms; it takes two
+round trips per counter and says nothing of the other counters, which the RateLimit
+headers need.
 
 Every answer carries the fields of draft-ietf-httpapi-ratelimit-headers-06 (the last draft
 with separate fields): `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
@@ -110,6 +111,8 @@ def _count(budgets: list[Budget], *, read: str | None = None) -> tuple[list[Usag
     usages = []
     for index, budget in enumerate(budgets):
         count, left_ms = replies[3 * index + 1], replies[3 * index + 2]
+        if left_ms == -1:  # a counter without expiry (written by hand?) would never reopen
+            _redis().expire(_key(budget.key), WINDOW_SECONDS)
         reset = math.ceil(left_ms / 1000) if left_ms > 0 else WINDOW_SECONDS
         usages.append(Usage(budget=budget, count=int(count), reset=reset))
     return usages, value
