@@ -42,6 +42,8 @@ class TenantRef:
     status: str
     # The schema does not match its migrations (`tenants verify`): not routed, no tasks.
     is_quarantined: bool = False
+    # Suspended by billing: its owners may still sign in to the billing page to pay.
+    is_suspended_for_non_payment: bool = False
 
     def __post_init__(self) -> None:
         if not TENANT_SCHEMA_PATTERN.match(self.schema_name):
@@ -58,6 +60,9 @@ class TenantRef:
             name=tenant.name,
             status=tenant.status,
             is_quarantined=getattr(tenant, "quarantined_at", None) is not None,
+            is_suspended_for_non_payment=bool(
+                getattr(tenant, "is_suspended_for_non_payment", False)
+            ),
         )
 
 

@@ -28,10 +28,18 @@ class TenantStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class TenantSuspendedFor(models.TextChoices):
+    NONE = "", "Not suspended"
+    OPERATOR = "operator", "An operator's decision"
+    # Billing's dunning suspended it: its owners may still sign in to pay, nothing else.
+    NON_PAYMENT = "non_payment", "Non-payment"
+
+
 class Tenant(TenantMixin):
     """A customer workspace, with its own PostgreSQL schema `t_<id hex>`."""
 
     Status = TenantStatus
+    SuspendedFor = TenantSuspendedFor
 
     # Annotated by hand: the django-tenants base class is untyped.
     id: models.UUIDField[uuid.UUID, uuid.UUID] = models.UUIDField(
@@ -50,6 +58,11 @@ class Tenant(TenantMixin):
         null=True, blank=True
     )
     quarantine_reason: models.TextField[str, str] = models.TextField(blank=True)
+    # Why it is suspended; read only while the status says so (an archive keeps it for the
+    # restore that brings the suspended tenant back). Resuming clears it.
+    suspended_for: models.CharField[str, str] = models.CharField(
+        max_length=16, choices=SuspendedFor.choices, default="", blank=True
+    )
     created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
     updated_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now=True)
     schema_name: str
@@ -80,6 +93,10 @@ class Tenant(TenantMixin):
             ),
             models.CheckConstraint(condition=~Q(name=""), name="tenant_name_not_blank"),
             models.CheckConstraint(
+                condition=Q(suspended_for__in=TenantSuspendedFor.values),
+                name="tenant_suspended_for_known",
+            ),
+            models.CheckConstraint(
                 condition=Q(quarantined_at__isnull=False) | Q(quarantine_reason=""),
                 name="tenant_quarantine_reason_only_when_quarantined",
             ),
@@ -95,6 +112,13 @@ class Tenant(TenantMixin):
     @property
     def is_quarantined(self) -> bool:
         return self.quarantined_at is not None
+
+    @property
+    def is_suspended_for_non_payment(self) -> bool:
+        return (
+            self.status == self.Status.SUSPENDED
+            and self.suspended_for == self.SuspendedFor.NON_PAYMENT
+        )
 
 
 class Domain(DomainMixin):

@@ -14,7 +14,7 @@ def free_budget(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_seed_free_plan'),
+        ('billing', '0003_suspended_for_non_payment'),
     ]
 
     operations = [
