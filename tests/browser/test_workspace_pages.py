@@ -13,8 +13,8 @@ from shared_apps.tenants.models import Tenant
 from tenant_apps.apikeys.models import ApiKey
 from tenant_apps.members.models import Invitation
 from tenant_apps.projects.models import Project
-from tests.browser.test_billing_flow import in_own_connection
 from tests.factories import TEST_PASSWORD
+from tests.fixtures import in_own_connection
 
 pytestmark = pytest.mark.browser
 

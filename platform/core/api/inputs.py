@@ -9,9 +9,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 
+# An input that refuses fields it does not name (a typo must not pass unnoticed); the
+# OpenAPI document says so too (`additionalProperties: false`, core.api.schema). A comment,
+# not a docstring: drf-spectacular would print a docstring as every input's description.
 class StrictInput(serializers.Serializer):
-    """An input that refuses fields it does not name (a typo must not pass unnoticed)."""
-
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))

@@ -1,4 +1,4 @@
-"""Shapes the project endpoints share; each API class nests its own Input."""
+"""Shapes the project endpoints share; each API class nests its own Input (a StrictInput)."""
 
 from __future__ import annotations
 
