@@ -50,6 +50,11 @@ def machine_on(host: str, plaintext: str) -> tuple[Client, dict[str, str]]:
 # MEMBERS --------------------------------------------------------------------------------
 
 
+def successes(responses: dict[str, object]) -> list[str]:
+    """The success statuses an operation documents (its problem answers aside)."""
+    return [status for status in responses if status.startswith("2")]
+
+
 def test_member_list_shows_who_people_are_and_nothing_secret(
     owner_a: Client, tenant_a: Tenant
 ) -> None:
@@ -557,9 +562,9 @@ def test_the_schema_describes_people_and_invitations() -> None:
     }
     patched = paths[member]["patch"]["requestBody"]["content"]["application/json"]["schema"]
     assert patched["$ref"] == f"{refs}PatchedMemberUpdateInput"
-    assert list(answer(member, "delete")) == ["204"]
-    assert list(answer("/api/v1/invitations", "post")) == ["201"]
-    assert list(answer(invitation, "delete")) == ["204"]
-    assert list(answer(f"{invitation}/resend", "post")) == ["200"]
+    assert successes(answer(member, "delete")) == ["204"]
+    assert successes(answer("/api/v1/invitations", "post")) == ["201"]
+    assert successes(answer(invitation, "delete")) == ["204"]
+    assert successes(answer(f"{invitation}/resend", "post")) == ["200"]
     properties = schema["components"]["schemas"]["MemberSummary"]["properties"]
     assert set(properties) == MEMBER_FIELDS
