@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -104,6 +104,9 @@ bench-provisioning: $(STAMP)
 
 bench-observability: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/observability.py
+
+bench-api: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/api.py
 
 bench-migrations: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/migrations.py
