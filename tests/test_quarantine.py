@@ -12,7 +12,6 @@ takes the foreign keys of other tables with it, which no later test should inher
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-import tests.celery_probe  # noqa: F401  (registers the probe tasks in this process too)
-from config.celery import app
 from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
 from shared_apps.fleet.creation import tenant_create
@@ -31,7 +28,7 @@ from shared_apps.tenants.models import Tenant
 from tenancy import public_context, tenant_context
 from tests.factories import TEST_PASSWORD, UserFactory
 from tests.fixtures import CliResult, sign_in, tenant_purge
-from tests.infra import wait_for
+from tests.infra import task_report
 
 BROKEN = "gamma"
 STAFF_EMAIL = "staff@platform.test"
@@ -74,20 +71,6 @@ def _quarantined(tenant: Tenant) -> bool:
 def _audit(action: str, tenant: Tenant) -> list[AuditRecord]:
     with public_context():
         return list(AuditRecord.objects.filter(action=action, tenant_id=tenant.id))
-
-
-def _task_report(name: str, tenant: Tenant) -> dict[str, Any] | None:
-    """Queue a probe task in `tenant`; once the (one, sequential) worker has also run one
-    queued after it, return what the probe reported, or None when it was skipped."""
-    from django.core.cache import caches
-
-    key, after = f"probe:{uuid.uuid4().hex}", f"probe:{uuid.uuid4().hex}"
-    with tenant_context(tenant):
-        app.tasks[name].apply_async(kwargs={"key": key})
-    app.tasks["probe.connection_state"].apply_async(kwargs={"key": after})
-    wait_for(lambda: caches["platform"].get(after), message="the worker did not answer")
-    value = caches["platform"].get(key)
-    return dict(value) if value else None
 
 
 def test_a_missing_table_reads_public_until_quarantined_then_the_host_answers_503(
@@ -148,8 +131,8 @@ def test_a_missing_table_reads_public_until_quarantined_then_the_host_answers_50
     assert Client(HTTP_HOST="alpha.localhost").get("/login/").status_code == 200
 
     # its tasks are skipped by the worker; tenant A's still run
-    assert _task_report("probe.where_am_i", broken) is None
-    in_a = _task_report("probe.where_am_i", tenant_a)
+    assert task_report("probe.where_am_i", broken) is None
+    in_a = task_report("probe.where_am_i", tenant_a)
     assert in_a is not None
     assert in_a["tenant"] == "alpha"
 

@@ -23,18 +23,15 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.utils import timezone
 
 from shared_apps.audit.services import audited
 from shared_apps.fleet.errors import OperationFailedError
 from shared_apps.fleet.provisioning import TEMPLATE_NAME
+from shared_apps.fleet.quarantine import REASON_MAX_CHARS, tenant_quarantine, tenant_release
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
-from tenancy.host_routes import routes_changed
 
 logger = logging.getLogger(__name__)
-
-REASON_MAX_CHARS = 1000
 
 # One statement for the whole fleet. Index probes on pg_class (relname, relnamespace) and
 # pg_attribute (attrelid, attname), one scan of each tenant's tables: no per-tenant round
@@ -54,6 +51,7 @@ expected AS (
 ),
 tenant AS (
     SELECT t.id, t.subdomain, t.status, t.quarantined_at IS NOT NULL AS quarantined,
+           t.quarantine_cause,
            n.oid AS nsp, coalesce(m.migration_state = tp.migration_state, false) AS at_template
     FROM public.tenants_tenant t
     CROSS JOIN template tp
@@ -104,7 +102,7 @@ missing_columns AS (
     )
     GROUP BY p.id
 )
-SELECT tp.migration_state, t.id, t.subdomain, t.status, t.quarantined,
+SELECT tp.migration_state, t.id, t.subdomain, t.status, t.quarantined, t.quarantine_cause,
        t.nsp IS NOT NULL, t.at_template,
        coalesce(m.tables, '{}'), coalesce(mc.columns, '{}'),
        coalesce(x.shadowing, '{}'), coalesce(x.tables, '{}')
@@ -127,6 +125,7 @@ class TenantSchemaCheck:
     status: str
     was_quarantined: bool
     checked: bool  # at the template's migrations and its schema exists
+    quarantine_cause: str = ""
     schema_missing: bool = False
     missing_tables: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)  # `table.column`
@@ -136,6 +135,10 @@ class TenantSchemaCheck:
     @property
     def id(self) -> UUID:  # what the audit trail reads of a tenant
         return self.tenant_id
+
+    @property
+    def in_maintenance(self) -> bool:
+        return self.quarantine_cause == Tenant.QuarantineCause.MIGRATION_FAILED
 
     @property
     def is_broken(self) -> bool:
@@ -203,6 +206,7 @@ def fleet_schema_check(*, subdomains: list[str] | tuple[str, ...] = ()) -> Fleet
             subdomain=subdomain,
             status=status,
             was_quarantined=quarantined,
+            quarantine_cause=quarantine_cause or "",
             checked=schema_present and at_template,
             schema_missing=not schema_present,
             missing_tables=list(missing),
@@ -216,6 +220,7 @@ def fleet_schema_check(*, subdomains: list[str] | tuple[str, ...] = ()) -> Fleet
             subdomain,
             status,
             quarantined,
+            quarantine_cause,
             schema_present,
             at_template,
             missing,
@@ -279,10 +284,20 @@ def fleet_verify(*, actor: str, subdomains: list[str] | tuple[str, ...] = ()) ->
         quarantined, released = [], []
         for tenant in check.tenants:
             if tenant.is_broken and not tenant.was_quarantined:
-                changed = tenant_quarantine(check=tenant, actor=actor)
+                changed = tenant_quarantine(
+                    tenant=tenant,
+                    cause=Tenant.QuarantineCause.SCHEMA_DRIFT,
+                    reason=tenant.reason(),
+                    actor=actor,
+                    schema_missing=tenant.schema_missing,
+                    missing_tables=tenant.missing_tables,
+                    missing_columns=tenant.missing_columns,
+                    shadowing_tables=tenant.shadowing_tables,
+                )
                 quarantined += [tenant.subdomain] if changed else []
-            elif tenant.was_quarantined and tenant.is_whole:
-                changed = tenant_release(check=tenant, actor=actor)
+            elif tenant.was_quarantined and tenant.is_whole and not tenant.in_maintenance:
+                # A failed migration's maintenance ends only with a run that migrates it.
+                changed = tenant_release(tenant=tenant, actor=actor)
                 released += [tenant.subdomain] if changed else []
         still = [
             t.subdomain
@@ -304,53 +319,3 @@ def fleet_verify(*, actor: str, subdomains: list[str] | tuple[str, ...] = ()) ->
             released=released,
         )
     return result
-
-
-def tenant_quarantine(*, check: TenantSchemaCheck, actor: str) -> bool:
-    """Stop routing a tenant whose schema is broken and skip its tasks (audited); return
-    whether it changed (a concurrent run may have been first)."""
-    reason = check.reason()
-    with (
-        audited(
-            "tenant.quarantine",
-            actor=actor,
-            tenant=check,
-            reason=reason,
-            schema_missing=check.schema_missing,
-            missing_tables=check.missing_tables,
-            missing_columns=check.missing_columns,
-            shadowing_tables=check.shadowing_tables,
-        ) as entry,
-        public_context(),
-    ):
-        now = timezone.now()
-        changed = (
-            Tenant.objects.filter(pk=check.tenant_id, quarantined_at__isnull=True).update(
-                quarantined_at=now, quarantine_reason=reason, updated_at=now
-            )
-            == 1
-        )
-        entry.detail["changed"] = changed
-    if changed:
-        routes_changed()  # a bulk update sends no signal; the hosts must stop at once
-        logger.warning(
-            "tenant quarantined", extra={"tenant_id": str(check.tenant_id), "reason": reason}
-        )
-    return changed
-
-
-def tenant_release(*, check: TenantSchemaCheck, actor: str) -> bool:
-    """Route a quarantined tenant again, its schema found whole (audited); return whether
-    it changed."""
-    with audited("tenant.release", actor=actor, tenant=check) as entry, public_context():
-        changed = (
-            Tenant.objects.filter(pk=check.tenant_id, quarantined_at__isnull=False).update(
-                quarantined_at=None, quarantine_reason="", updated_at=timezone.now()
-            )
-            == 1
-        )
-        entry.detail["changed"] = changed
-    if changed:
-        routes_changed()
-        logger.info("tenant released from quarantine", extra={"tenant_id": str(check.tenant_id)})
-    return changed

@@ -33,6 +33,7 @@ from shared_apps.fleet.management.cli import (
 from shared_apps.fleet.migrate.ledger import RunLock
 from shared_apps.fleet.migrate.report import MigrationReport
 from shared_apps.fleet.migrate.run import fleet_migrate
+from shared_apps.fleet.migrate.waves import RolloutPolicy
 from shared_apps.fleet.provisioning import template_rebuild
 from shared_apps.fleet.restore import tenant_restore
 from shared_apps.fleet.run import fleet_command_run
@@ -95,6 +96,28 @@ class Command(BaseCommand):
         )
         migrate.add_argument(
             "--dry-run", action="store_true", help="list the pending migrations; change nothing"
+        )
+        migrate.add_argument(
+            "--canary",
+            type=int,
+            default=0,
+            metavar="N",
+            help="migrate the N oldest pending tenants first, as a wave of their own",
+        )
+        migrate.add_argument(
+            "--wave-size",
+            type=int,
+            default=0,
+            metavar="M",
+            help="then migrate the rest M tenants at a time (default: all in one wave)",
+        )
+        migrate.add_argument(
+            "--max-failures",
+            type=int,
+            default=None,
+            metavar="K",
+            help="with --canary or --wave-size: start no further wave once more than K "
+            "tenants failed (default 0)",
         )
 
         self._verb(
@@ -351,6 +374,7 @@ class Command(BaseCommand):
         parallel = options["parallel"]
         if not 1 <= parallel <= MAX_PARALLEL:
             raise CommandError(f"--parallel must be between 1 and {MAX_PARALLEL}")
+        policy = self._rollout_policy(options)
         report = MigrationReport(
             self.stdout, json_lines=options["json"] or not self.stdout.isatty()
         )
@@ -363,7 +387,26 @@ class Command(BaseCommand):
                 parallel=parallel,
                 dry_run=options["dry_run"],
                 actor=cli_actor(),
+                policy=policy,
             )
+
+    @staticmethod
+    def _rollout_policy(options: dict[str, Any]) -> RolloutPolicy:
+        canary, wave_size, max_failures = (
+            options["canary"],
+            options["wave_size"],
+            options["max_failures"],
+        )
+        for name, value in (("--canary", canary), ("--wave-size", wave_size)):
+            if value < 0:
+                raise CommandError(f"{name} must be 0 or more")
+        if max_failures is not None and max_failures < 0:
+            raise CommandError("--max-failures must be 0 or more")
+        if max_failures is not None and not (canary or wave_size):
+            raise CommandError(
+                "--max-failures needs --canary or --wave-size (it is checked between waves)"
+            )
+        return RolloutPolicy(canary=canary, wave_size=wave_size, max_failures=max_failures or 0)
 
     def verb_verify(self, options: dict[str, Any]) -> None:
         done = fleet_verify(actor=cli_actor())
