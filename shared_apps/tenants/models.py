@@ -147,8 +147,9 @@ class SchemaTemplate(models.Model):
     name = models.CharField(max_length=40, unique=True)
     migration_state = models.CharField(max_length=64)
     sql = models.TextField()
-    # The template schema's tables and their columns, read from the catalog when it was
-    # built: what every tenant at `migration_state` must have (`tenants verify`).
+    # The template schema's catalog (tables, columns, indexes, constraints, sequences, ...;
+    # shared_apps.fleet.catalog), read when it was built: what every tenant at
+    # `migration_state` must have (`tenants verify`, fast archives).
     catalog = models.JSONField(default=dict)
     refreshed_at = models.DateTimeField()
 

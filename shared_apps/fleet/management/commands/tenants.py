@@ -409,15 +409,17 @@ class Command(BaseCommand):
         return RolloutPolicy(canary=canary, wave_size=wave_size, max_failures=max_failures or 0)
 
     def verb_verify(self, options: dict[str, Any]) -> None:
-        done = fleet_verify(actor=cli_actor())
+        progress = None if options["json"] else self._verify_progress
+        done = fleet_verify(actor=cli_actor(), progress=progress)
         if options["json"]:
             self.stdout.write(json.dumps(done.as_dict()))
         else:
             for tenant in done.findings:
-                state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "extra"
+                quarantined = tenant.subdomain in done.still_quarantined
+                state = "QUARANTINED" if quarantined else "DRIFT"
                 detail = tenant.reason() or (
-                    f"extra tables: {', '.join(tenant.extra_tables)}"
-                    if tenant.extra_tables
+                    "; ".join(tenant.drift.lines(limit=5))
+                    if tenant.has_drifted
                     else "not at the template's migrations yet"
                 )
                 self.stdout.write(terminal_safe(f"{state} {tenant.subdomain}: {detail}"))
@@ -426,13 +428,24 @@ class Command(BaseCommand):
             checked = sum(tenant.checked for tenant in done.tenants)
             self.stdout.write(
                 f"{checked} tenant(s) checked, {len(done.unchecked)} not at the template's "
-                f"migrations (not checked), {len(done.still_quarantined)} quarantined, "
-                f"{len(done.released)} released"
+                f"migrations (not checked), {len(done.drifted)} drifted, "
+                f"{len(done.still_quarantined)} quarantined, {len(done.released)} released"
             )
         if done.still_quarantined:
             names = ", ".join(done.still_quarantined)
             raise CommandError(
                 terminal_safe(f"{len(done.still_quarantined)} tenant(s) quarantined: {names}")
+            )
+
+    def _verify_progress(self, phase: str, detail: dict[str, Any]) -> None:
+        if phase == "read":
+            self.stdout.write(
+                f"read the catalog of {detail['schemas']:,} tenant(s) in {detail['seconds']:.2f}s"
+            )
+        elif phase == "compared":
+            self.stdout.write(
+                f"compared {detail['tenants']:,} tenant(s) with the template in "
+                f"{detail['seconds']:.2f}s"
             )
 
     # -- helpers -------------------------------------------------------------------------
