@@ -100,6 +100,12 @@ def test_a_missing_table_reads_public_until_quarantined_then_the_host_answers_50
     assert report["newly_quarantined"] == [BROKEN]
     assert report["unchecked"] == []
     assert [tenant["subdomain"] for tenant in report["tenants"]] == [BROKEN]
+    assert report["drifted"] == [BROKEN]
+    drift = report["tenants"][0].pop("drift")
+    # the table, its sequence, and the foreign keys that CASCADE took from other tables
+    assert drift["missing"]["relation"] == ["accounts_user", "accounts_user_id_seq"]
+    assert "accounts_user_groups" in " ".join(drift["missing"]["constraint"])
+    assert (drift["extra"], drift["changed"]) == ({}, {})
     assert report["tenants"][0] | {"id": ""} == {
         "id": "",
         "subdomain": BROKEN,
@@ -177,11 +183,42 @@ def test_verify_prints_the_mismatch_for_people(
     done = manage_cli("tenants", "verify")
     assert done.returncode == 1
     lines = done.stdout.splitlines()
-    assert lines[0] == f"QUARANTINED {BROKEN}: missing tables: accounts_user"
+    # progress first: the one catalog read, then the comparison
+    assert lines[0].startswith("read the catalog of 3 tenant(s) in ")
+    assert lines[1].startswith("compared 3 tenant(s) with the template in ")
+    assert lines[2] == f"QUARANTINED {BROKEN}: missing tables: accounts_user"
     assert lines[-1] == (
         "3 tenant(s) checked, 0 not at the template's migrations (not checked), "
-        "1 quarantined, 0 released"
+        "1 drifted, 1 quarantined, 0 released"
     )
+
+
+def test_drift_that_breaks_nothing_is_reported_per_tenant_and_served(
+    tenant_b: Tenant, tenant_a: Tenant, db: None
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE INDEX by_hand ON "{tenant_b.schema_name}".projects_project (name)')
+        cursor.execute(
+            f'ALTER TABLE "{tenant_b.schema_name}".projects_task ALTER title TYPE varchar(300)'
+        )
+        cursor.execute(f"COMMENT ON TABLE \"{tenant_b.schema_name}\".projects_task IS 'hand'")
+        cursor.execute(f'ALTER TABLE "{tenant_b.schema_name}".projects_project DROP description')
+    done = fleet_verify(actor="test")
+    (beta,) = done.findings
+    assert (beta.subdomain, beta.is_broken, done.still_quarantined) == ("beta", False, [])
+    assert beta.drift.as_dict() == {
+        "missing": {"column": ["projects_project.description"]},
+        "extra": {"comment": ["projects_task"], "index": ["projects_project.by_hand"]},
+        "changed": {"column": ["projects_task.title"], "column_order": ["projects_project"]},
+    }
+    assert done.drifted == ["beta"]  # tenant A, the same as the template, is not named
+    assert beta.drift.lines() == [
+        "missing column: projects_project.description",
+        "extra comment: projects_task",
+        "extra index: projects_project.by_hand",
+        "changed column: projects_task.title",
+        "changed column_order: projects_project",
+    ]
 
 
 @pytest.mark.parametrize("extra_tenants", [0, 3])

@@ -211,19 +211,23 @@ class SchemaCatalog:
         return cls(texts=dict(data["texts"]))
 
     @cached_property
-    def _column_facts(self) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-        """Columns keyed `table.column` with their place (rank), and each table's names by
-        attribute number."""
+    def _column_facts(
+        self,
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
+        """Columns keyed `table.column`; each table's column order; each table's names by
+        attribute number. The order is a fact of its own: a column's number is not (a
+        dropped column leaves a gap), and one missing column should not change the others.
+        """
         names: dict[str, dict[str, str]] = defaultdict(dict)
-        ranked: dict[str, str] = {}
-        places: dict[str, int] = defaultdict(int)
+        columns: dict[str, str] = {}
+        order: dict[str, list[str]] = defaultdict(list)
         for key, detail in _lines(self.texts.get("column", "")):  # in each table's order
             table, _, column = key.partition(".")
             number, _, rest = detail.partition("|")
             names[table][number] = column
-            places[table] += 1
-            ranked[key] = f"{places[table]}|{rest}"
-        return ranked, names
+            order[table].append(column)
+            columns[key] = rest
+        return columns, {table: ",".join(found) for table, found in order.items()}, names
 
     def of(self, kind: str) -> dict[str, str]:
         """The facts of one kind, key → detail, attribute numbers as names and places."""
@@ -231,8 +235,10 @@ class SchemaCatalog:
         if found is None:
             if kind == "column":
                 found = self._column_facts[0]
+            elif kind == "column_order":
+                found = self._column_facts[1]
             elif kind in ("index", "constraint"):
-                names = self._column_facts[1]
+                names = self._column_facts[2]
                 found = {
                     key: _keys_named(kind, detail, names[key.partition(".")[0]], names)
                     for key, detail in _lines(self.texts.get(kind, ""))
@@ -265,13 +271,12 @@ class SchemaCatalog:
     def columns(self, table: str) -> list[str]:
         """The table's columns in their order; generated ones left out (nothing is written
         to them)."""
-        found = []
-        for key, detail in self.of("column").items():
-            owner, _, column = key.partition(".")
-            fields = detail.split("|")
-            if owner == table and not fields[5]:  # attgenerated
-                found.append((int(fields[0]), column))
-        return [column for _, column in sorted(found)]
+        details = self.of("column")
+        return [
+            column
+            for column in self.of("column_order").get(table, "").split(",")
+            if column and not details[f"{table}.{column}"].split("|")[4]  # attgenerated
+        ]
 
     def references(self, table: str) -> set[str]:
         """The tables of this schema that the table's foreign keys point at."""
@@ -329,13 +334,15 @@ def catalog_diff(
     kinds = (expected.texts.keys() | actual.texts.keys()) - skipped
     if all(expected.texts.get(kind) == actual.texts.get(kind) for kind in kinds):
         return NO_DIFFERENCE  # the usual case: one string comparison per kind
+    if "column" in kinds and expected.texts.get("column") != actual.texts.get("column"):
+        kinds = kinds | {"column_order"}
     missing: dict[str, list[str]] = {}
     extra: dict[str, list[str]] = {}
     changed: dict[str, list[str]] = {}
     want, have = expected.of("relation"), actual.of("relation")
     gone_or_new = (want.keys() - have.keys()) | (have.keys() - want.keys())
     for kind in sorted(kinds):
-        if expected.texts.get(kind) == actual.texts.get(kind):
+        if kind != "column_order" and expected.texts.get(kind) == actual.texts.get(kind):
             continue
         want_kind, have_kind = expected.of(kind), actual.of(kind)
         if want_kind == have_kind:
