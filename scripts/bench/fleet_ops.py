@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -69,7 +68,12 @@ def timed(*args: str) -> tuple[float, dict[str, Any]]:
 
 def run_python(code: str, **extra: str) -> str:
     done = subprocess.run(
-        [PYTHON, "-c", code], env=env(**extra), cwd=ROOT, capture_output=True, text=True, check=False
+        [PYTHON, "-c", code],
+        env=env(**extra),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{done.stderr[-3000:]}")
@@ -198,8 +202,10 @@ def verify(rounds: int) -> dict[str, Any]:
         wall, _ = timed("tenants", "verify", "--json")
         walls.append(wall)
     result["command"] = statistics.median(walls)
-    say(f"  verify over {result['tenants']} tenants: {result['median']:.2f} s in process, "
-        f"{result['command']:.2f} s the command")
+    say(
+        f"  verify over {result['tenants']} tenants: {result['median']:.2f} s in process, "
+        f"{result['command']:.2f} s the command"
+    )
     return result
 
 
@@ -224,9 +230,13 @@ def archive_rounds(rounds: int) -> dict[str, dict[str, float]]:
             samples[path]["restore"].append(answer["seconds"])
             samples[path]["restore_wall"].append(wall)
             timed("tenants", "suspend", SUBJECT, "--reason", "benchmark")
-        say(f"  round {number + 1}/{rounds}: " + ", ".join(
-            f"{path} {s['archive'][-1]:.2f}/{s['restore'][-1]:.2f} s" for path, s in samples.items()
-        ))
+        say(
+            f"  round {number + 1}/{rounds}: "
+            + ", ".join(
+                f"{path} {s['archive'][-1]:.2f}/{s['restore'][-1]:.2f} s"
+                for path, s in samples.items()
+            )
+        )
     return {
         path: {key: statistics.median(values) for key, values in measures.items()}
         for path, measures in samples.items()
@@ -268,10 +278,7 @@ def write(results: dict[str, Any], *, rounds: int) -> None:
     )
 
     def row(label: str, key: str) -> str:
-        return (
-            f"| {label} | {fast[key]:.2f} s | {dump[key]:.2f} s | "
-            f"{dump[key] / fast[key]:.0f}x |"
-        )
+        return f"| {label} | {fast[key]:.2f} s | {dump[key]:.2f} s | {dump[key] / fast[key]:.0f}x |"
 
     section = f"""## Fleet checks and archives (`make bench-fleet`)
 

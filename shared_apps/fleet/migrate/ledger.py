@@ -140,6 +140,23 @@ def tenant_migration_record_current(tenant: Tenant | TenantRef) -> None:
         )
 
 
+def tenant_migration_record_state(tenant: Tenant, migration_state: str) -> None:
+    """Record that a tenant's schema is at `migration_state` (restored exactly there)."""
+    now = timezone.now()
+    with public_context():
+        TenantMigration.objects.update_or_create(
+            tenant_id=tenant.id,
+            defaults={
+                "migration_state": migration_state,
+                "state": TenantMigration.State.SUCCEEDED,
+                "last_success_at": now,
+                "last_attempt_at": now,
+                "last_error": "",
+                "failed_attempts": 0,
+            },
+        )
+
+
 def tenant_migration_mark_pending(tenant: Tenant) -> None:
     """Forget where a tenant's schema stands (a restored archive): the next run migrates it."""
     with public_context():

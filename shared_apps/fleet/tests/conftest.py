@@ -1,4 +1,5 @@
-"""Fleet tests' fixtures: six committed tenants for `tenants migrate` in a child process."""
+"""Fleet tests' fixtures: six committed tenants for `tenants migrate` in a child process, and
+a committed tenant with projects, tasks and a file for archive, restore and export."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from shared_apps.accounts.models import User
 from shared_apps.fleet.creation import tenant_create
 from shared_apps.fleet.provisioning import TEMPLATE
 from shared_apps.tenants.models import SchemaTemplate, Tenant, TenantMigration
 from tenancy import public_context, tenant_context
+from tenant_apps.projects.services import attachment_upload, project_create, task_create
 from tests.factories import TEST_PASSWORD
 from tests.fixtures import CliResult, table_columns, tenant_purge
+from tests.infra import BUCKET
 
 SUBDOMAINS = [f"fleet-{number}" for number in range(1, 7)]
+# The lifecycle tests' own tenant.
+SUBDOMAIN = "lifecycle"
 
 
 def columns_of(tenant: Tenant) -> set[str]:
@@ -87,3 +95,38 @@ def migrate_cli(manage_cli: Callable[..., CliResult]) -> Callable[..., CliResult
         )
 
     return run
+
+
+@pytest.fixture
+def lifecycle_tenant(
+    committed: Any, s3_storage: None, settings: Any, s3_client: Any
+) -> Iterator[Tenant]:
+    """A committed tenant with projects, tasks and a file; removed with its files after."""
+    settings.TENANT_ROUTE_RECHECK_SECONDS = 0  # no process but this one serves it
+    tenant = tenant_create(
+        name="Lifecycle Ltd",
+        subdomain=SUBDOMAIN,
+        owner_email="owner@lifecycle.test",
+        owner_password=TEST_PASSWORD,
+    ).tenant
+    with tenant_context(tenant):
+        owner = User.objects.get(email="owner@lifecycle.test")
+        project = project_create(actor=owner, name="Lifecycle launch", description="Ü ✓")
+        task_create(
+            actor=owner, project=project, title="Ship it", assignee_id=owner.pk, due_date=None
+        )
+        upload = SimpleUploadedFile("plan.txt", b"the plan\x00\xff", content_type="text/plain")
+        attachment_upload(actor=owner, project=project, upload=upload)
+        cache.set("dashboard", "lifecycle numbers")
+    yield tenant
+    tenant_purge(SUBDOMAIN)
+    listing = s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{tenant.id}/")
+    for item in listing.get("Contents", []):
+        s3_client.delete_object(Bucket=BUCKET, Key=item["Key"])
+
+
+@pytest.fixture
+def beta(committed: tuple[Tenant, Tenant]) -> Tenant:
+    """The session's second tenant, written to without a test transaction (a child process
+    must see its rows); its projects are removed after the test."""
+    return committed[1]

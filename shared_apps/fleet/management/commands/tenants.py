@@ -127,7 +127,14 @@ class Command(BaseCommand):
             "release repaired ones (exit 1 while any is quarantined)",
         )
 
-        self._verb(verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True)
+        archive = self._verb(
+            verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True
+        )
+        archive.add_argument(
+            "--pg-dump",
+            action="store_true",
+            help="dump with pg_dump even when the schema matches its template (slower)",
+        )
         self._verb(verbs, "restore", "bring an archived tenant back", one=True)
         delete = self._verb(
             verbs, "delete", "remove a tenant for good: schema, files, cache, rows", one=True
@@ -248,19 +255,27 @@ class Command(BaseCommand):
         self._emit(options, tenant_summary(tenant), f"Resumed '{tenant.subdomain}'.")
 
     def verb_archive(self, options: dict[str, Any]) -> None:
-        done = tenant_archive(subdomain=options["subdomain"], actor=cli_actor())
+        done = tenant_archive(
+            subdomain=options["subdomain"], actor=cli_actor(), pg_dump=options["pg_dump"]
+        )
         result = {
             **tenant_summary(done.tenant),
             "archive": done.archive.storage_name,
+            "format": done.archive.format,
+            "pg_dump_reason": done.pg_dump_reason,
             "size_bytes": done.archive.size_bytes,
             "sha256": done.archive.sha256,
             "seconds": round(done.seconds, 3),
         }
+        how = (
+            f"with pg_dump ({done.pg_dump_reason})" if done.pg_dump_reason else "from its template"
+        )
         self._emit(
             options,
             result,
-            f"Archived '{done.tenant.subdomain}': {done.archive.size_bytes:,} bytes in "
-            f"{done.archive.storage_name} (under the tenant's storage prefix); schema dropped.",
+            f"Archived '{done.tenant.subdomain}' {how} in {done.seconds:.2f}s: "
+            f"{done.archive.size_bytes:,} bytes in {done.archive.storage_name} (under the "
+            "tenant's storage prefix); schema dropped.",
         )
 
     def verb_restore(self, options: dict[str, Any]) -> None:
@@ -269,6 +284,7 @@ class Command(BaseCommand):
         result = {
             **tenant_summary(done.tenant),
             "archive": source,
+            "format": done.archive.format if done.archive is not None else "",
             "migrations_applied": done.migrations,
             "seconds": round(done.seconds, 3),
         }
