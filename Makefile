@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-fleet shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -89,6 +89,10 @@ bench-observability: $(STAMP)
 
 bench-migrations: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/migrations.py
+
+# tenants verify over 1,000 tenants; archive and restore with 5,000 present (BENCH_ARGS="--tenants 500").
+bench-fleet: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/fleet_ops.py $(BENCH_ARGS)
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up
