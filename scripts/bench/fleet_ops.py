@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -202,6 +203,7 @@ def verify(rounds: int) -> dict[str, Any]:
         wall, _ = timed("tenants", "verify", "--json")
         walls.append(wall)
     result["command"] = statistics.median(walls)
+    result["load"] = os.getloadavg()[0]  # the machine is shared: how busy it was
     say(
         f"  verify over {result['tenants']} tenants: {result['median']:.2f} s in process, "
         f"{result['command']:.2f} s the command"
@@ -237,10 +239,12 @@ def archive_rounds(rounds: int) -> dict[str, dict[str, float]]:
                 for path, s in samples.items()
             )
         )
-    return {
+    medians: dict[str, dict[str, float]] = {
         path: {key: statistics.median(values) for key, values in measures.items()}
         for path, measures in samples.items()
     }
+    medians["fast"]["load"] = os.getloadavg()[0]
+    return medians
 
 
 def main() -> None:
@@ -273,8 +277,9 @@ def write(results: dict[str, Any], *, rounds: int) -> None:
     tenants = results["tenants"]
     fast, dump = results["archive"]["fast"], results["archive"]["pg_dump"]
     verify_rows = "\n".join(
-        f"| {count:,} | {check['median']:.2f} s | {check['command']:.2f} s |"
-        for count, check in sorted(results["verify"].items())
+        f"| {int(count):,} | {check['median']:.2f} s | {check['command']:.2f} s | "
+        f"{check.get('load', 0):.1f} |"
+        for count, check in sorted(results["verify"].items(), key=lambda item: int(item[0]))
     )
 
     def row(label: str, key: str) -> str:
@@ -290,8 +295,8 @@ SQL, as a signup does), no owner; the catalog's statistics analyzed before archi
 template's in Python (tables, columns with types, nullability and defaults, indexes,
 constraints, sequences, comments); median of {rounds}:
 
-| tenants | the check (in process) | `tenants verify --json` (whole command) |
-|---|---:|---:|
+| tenants | the check (in process) | `tenants verify --json` (whole command) | load average |
+|---|---:|---:|---:|
 {verify_rows}
 
 Target: under 5 s over 1,000 tenants.
@@ -310,7 +315,10 @@ command*: wall time with process start.
 {row("restore: operation", "restore")}
 {row("restore: whole command", "restore_wall")}
 
-Target: archive and restore each under a second with 5,000 tenants present.
+Target: archive and restore each under a second with 5,000 tenants present (the
+operation; the whole command adds the start of a Django process). Load average (1 minute)
+at the end of the rounds: {fast.get("load", 0):.1f} on {os.cpu_count()} cores, the machine
+shared with other work: read the ratios.
 """
     routing_bench.write_report(section, "fleet")
     say("wrote docs/benchmarks.md")

@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -37,6 +38,7 @@ from django.utils import timezone
 from psycopg import sql as pgsql
 
 from shared_apps.fleet.catalog import SchemaCatalog, catalog_diff, schema_catalog_read
+from shared_apps.fleet.provisioning import TEMPLATE_NAME
 from shared_apps.tenants.models import SchemaTemplate, Tenant, TenantMigration
 from tenancy import schemas
 
@@ -61,7 +63,7 @@ def snapshot_plan(tenant: Tenant) -> tuple[SnapshotPlan | None, str]:
     """Whether the tenant's schema can be archived from its template: the plan, or None and
     why not (the schema drifted, or is not at the template's migrations). Call after its
     tables are locked, so the answer holds until the archive is written."""
-    template = SchemaTemplate.objects.filter(name="tenant").first()
+    template = SchemaTemplate.objects.filter(name=TEMPLATE_NAME).first()
     catalog = SchemaCatalog.from_json(template.catalog) if template is not None else None
     if template is None or catalog is None:
         return None, "no provisioning template with a catalog"
@@ -236,9 +238,7 @@ def _sequences_set(schema_name: str, sequences: list[dict[str, Any]]) -> None:
         cursor.execute(pgsql.SQL("SELECT {}").format(pgsql.SQL(", ").join(calls)).as_string(None))
 
 
-def _spool() -> Any:
-    import tempfile
-
+def _spool() -> tempfile.SpooledTemporaryFile[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
 
 

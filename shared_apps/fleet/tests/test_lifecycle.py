@@ -382,6 +382,7 @@ def test_call_command_reports_archive_as_json(lifecycle_tenant: Tenant) -> None:
     result = json.loads(out.getvalue())
     assert result["status"] == "archived"
     assert len(result["sha256"]) == 64
+    assert (result["format"], result["pg_dump_reason"]) == ("template_copy", "")
 
 
 def test_a_tenant_archived_before_a_release_is_migrated_when_restored(
