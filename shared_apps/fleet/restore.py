@@ -153,6 +153,6 @@ def _schema_from_archive(tenant: Tenant, archive: TenantArchive) -> None:
         with public_context():
             if archive.format == TenantArchive.Format.TEMPLATE_COPY:
                 with transaction.atomic():
-                    snapshot_restore(tenant.schema_name, dump)
+                    snapshot_restore(tenant, dump)
             else:
                 schemas.schema_restore_archive(tenant.schema_name, str(dump))

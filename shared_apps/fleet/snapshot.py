@@ -131,19 +131,24 @@ def snapshot_write(tenant: Tenant, plan: SnapshotPlan, target: Path) -> None:
         _add(archive, MANIFEST, io.BytesIO(json.dumps(manifest, indent=1).encode()))
 
 
-def snapshot_restore(schema_name: str, source: Path) -> dict[str, Any]:
-    """Recreate a schema from `snapshot_write`'s archive in the caller's transaction; return
-    its manifest.
+def snapshot_restore(tenant: Tenant, source: Path) -> dict[str, Any]:
+    """Recreate the tenant's schema from `snapshot_write`'s archive in the caller's
+    transaction; return its manifest.
 
     Raises:
-        RuntimeError: the archive is not one this code reads, or its data does not match
-            its manifest (nothing is left behind: the caller's transaction rolls back).
+        RuntimeError: the archive is not one this code reads, is another tenant's, or its
+            data does not match its manifest (nothing is left behind: the caller's
+            transaction rolls back).
     """
+    schema_name = tenant.schema_name
     target = schemas.quote(schema_name)
     with tarfile.open(source, "r:gz") as archive:
         manifest = json.loads(_member(archive, MANIFEST).read())
         if (manifest.get("format"), manifest.get("version")) != (FORMAT, VERSION):
             raise RuntimeError(f"not a {FORMAT} archive of version {VERSION}")
+        if manifest.get("tenant_id") != str(tenant.pk):
+            # Never another tenant's rows, whatever put the file under this one's prefix.
+            raise RuntimeError("the archive belongs to another tenant; not restored")
         schemas.schema_create_from_dump(schema_name, _member(archive, SCHEMA_SQL).read().decode())
         tables = manifest["tables"]
         with connection.cursor() as cursor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from typing import Any
 
 import pytest
@@ -214,6 +215,24 @@ def test_an_archive_whose_rows_do_not_match_its_manifest_restores_nothing(
     assert not schema_exists(lifecycle_tenant.schema_name)  # rolled back, all of it
     with public_context():
         assert Tenant.objects.get(pk=lifecycle_tenant.pk).status == "archived"
+
+
+def test_an_archive_of_another_tenant_is_never_restored_into_this_one(
+    lifecycle_tenant: Tenant, tmp_path: Any
+) -> None:
+    from django.db import transaction
+
+    from shared_apps.fleet.snapshot import snapshot_restore
+
+    archived = tenant_archive(tenant=lifecycle_tenant, actor="test")
+    copy = tmp_path / "lifecycle.tar.gz"
+    copy.write_bytes(_archive_file(lifecycle_tenant, archived.archive))
+    stranger = Tenant(id=uuid.uuid4(), subdomain="stranger", name="Stranger")
+    stranger.schema_name = f"t_{stranger.id.hex}"
+    with pytest.raises(RuntimeError, match="belongs to another tenant"), transaction.atomic():
+        snapshot_restore(stranger, copy)
+    assert not schema_exists(stranger.schema_name)
+    tenant_restore(tenant=lifecycle_tenant, actor="test")  # its own tenant takes it back
 
 
 def _sha256(data: bytes) -> str:
