@@ -274,3 +274,35 @@ def test_rollout_options_are_checked_before_anything_runs(
     assert negative.returncode == 1
     assert negative.stderr.strip().splitlines()[-1] == "CommandError: --canary must be 0 or more"
     assert alone.stdout == negative.stdout == ""
+
+
+def test_people_see_each_wave_and_where_the_rollout_stopped() -> None:
+    import io
+
+    from django.core.management.base import OutputWrapper
+
+    from shared_apps.fleet.migrate.ledger import FleetPlan, TenantOutcome
+    from shared_apps.fleet.migrate.report import MigrationReport
+    from shared_apps.fleet.migrate.run import MigrationSummary
+    from shared_apps.fleet.migrate.waves import Wave
+
+    out = io.StringIO()
+    report = MigrationReport(OutputWrapper(out), json_lines=False)
+    policy = RolloutPolicy(canary=1, wave_size=2)
+    tenants = _targets(3)
+    report.start(
+        FleetPlan(target_state="x", pending=tenants, up_to_date=7), parallel=2, policy=policy
+    )
+    report.wave(Wave(number=1, kind="canary", tenants=tenants[:1]), waves=3)
+    failed = TenantOutcome(subdomain="t0", tenant_id="0", status="failed", error="boom", wave=1)
+    failed.maintenance = "started"
+    report.tenant(failed)
+    summary = MigrationSummary(public_migrations=[], pending=3, up_to_date=7, policy=policy)
+    summary.failed, summary.stopped_after_wave, summary.held = [failed], 1, 2
+    report.stopped(summary)
+    text = out.getvalue()
+    assert "rollout: 1 canary tenant(s), then waves of 2; stops when more than 0 fail" in text
+    assert "wave 1/3 (canary): 1 tenant(s)" in text
+    assert "FAILED t0: boom" in text
+    assert "t0 is in maintenance until a run migrates it" in text
+    assert "STOPPED after wave 1: 1 failure(s), more than 0; 2 tenant(s) held (not tried)" in text
