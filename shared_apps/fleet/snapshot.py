@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 from django.db import connection
 from django.utils import timezone
@@ -247,7 +247,7 @@ def _spool() -> tempfile.SpooledTemporaryFile[bytes]:
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
 
 
-def _add(archive: tarfile.TarFile, name: str, data: BinaryIO) -> None:
+def _add(archive: tarfile.TarFile, name: str, data: IO[bytes]) -> None:
     data.seek(0, io.SEEK_END)
     info = tarfile.TarInfo(name)
     info.size = data.tell()
