@@ -215,6 +215,7 @@ def celery_worker_log(
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.endpoint,
             "OTEL_EXPORTER_OTLP_HEADERS": "",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "TRACES_SAMPLE_RATE": "1",  # every trace: the test follows one request's task
             "DATABASE_URL": database_url,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },
@@ -258,6 +259,23 @@ def wait_for(check: Callable[[], Any], seconds: float = 30, message: str = "") -
             return value
         time.sleep(0.1)
     pytest.fail(message or "condition not met in time")
+
+
+@pytest.fixture
+def webhook_receivers() -> Iterator[Callable[..., Any]]:
+    """Start webhook receivers on loopback (tests/webhook_receiver.py); stopped after the test."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    started: list[WebhookReceiver] = []
+
+    def start(status: int = 204, *, hang: bool = False) -> WebhookReceiver:
+        receiver = WebhookReceiver(status=status, hang=hang).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
 
 
 def task_report(name: str, tenant: Tenant) -> dict[str, Any] | None:

@@ -98,27 +98,41 @@ def test_a_short_token_stops_start_up() -> None:
 
 
 def test_a_request_counts_by_url_name_and_status(client_a: Client, tenant_a: Tenant) -> None:
-    labels = {"status": "200", "view": "workspace:login", "method": "GET"}
-    name = "django_http_responses_total_by_status_view_method_total"
+    labels = {"route": "workspace:login", "method": "GET", "status": "200"}
+    name = "platform_http_responses_total"
+    duration = "platform_http_request_duration_seconds_count"
     before = value(name, **labels)
-    latency_before = value(
-        "django_http_requests_latency_seconds_by_view_method_count",
-        view="workspace:login",
-        method="GET",
-    )
+    latency_before = value(duration, route="workspace:login", method="GET")
 
     assert client_a.get("/login/").status_code == 200
 
     assert value(name, **labels) == before + 1
-    assert (
-        value(
-            "django_http_requests_latency_seconds_by_view_method_count",
-            view="workspace:login",
-            method="GET",
-        )
-        == latency_before + 1
-    )
+    assert value(duration, route="workspace:login", method="GET") == latency_before + 1
     assert "/login/" not in scrape()  # routes by name, never by raw path
+
+
+def test_probes_and_routing_answers_have_fixed_route_labels(client: Client, db: None) -> None:
+    probe = {"route": "probe:healthz", "method": "GET", "status": "200"}
+    unrouted = {"route": "unrouted", "method": "GET", "status": "404"}
+    name = "platform_http_responses_total"
+    probes_before, unrouted_before = value(name, **probe), value(name, **unrouted)
+
+    assert client.get("/healthz", HTTP_HOST="nobody-here.localhost").status_code == 200
+    assert client.get("/", HTTP_HOST="nobody-here.localhost").status_code == 404
+
+    assert value(name, **probe) == probes_before + 1
+    assert value(name, **unrouted) == unrouted_before + 1
+    assert "nobody-here" not in scrape()
+
+
+def test_a_made_up_method_is_counted_as_other(client_a: Client) -> None:
+    labels = {"route": "workspace:login", "method": "other", "status": "405"}
+    before = value("platform_http_responses_total", **labels)
+
+    client_a.generic("BREW", "/login/")
+
+    assert value("platform_http_responses_total", **labels) == before + 1
+    assert "BREW" not in scrape()
 
 
 def test_route_cache_hits_and_misses_are_counted(client_a: Client) -> None:

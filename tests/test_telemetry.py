@@ -292,6 +292,44 @@ def test_request_and_the_task_it_queues_share_one_trace_and_request_id(
     assert server.attributes["tenant.id"] == str(tenant_a.id)
 
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def _serve_with_tracer(monkeypatch: pytest.MonkeyPatch, rate: float, traceparent: str) -> list[Any]:
+    """One request through ServerSpanMiddleware with a tracer sampling at `rate`."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    import core.tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=core.tracing.sampler_for(rate))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(core.tracing, "_tracer", provider.get_tracer("test"))
+    middleware = core.tracing.ServerSpanMiddleware(lambda request: HttpResponse("ok"))
+    request = RequestFactory().get("/anything/", HTTP_TRACEPARENT=traceparent)
+
+    assert middleware(request).status_code == 200
+    return list(exporter.get_finished_spans())
+
+
+def test_a_callers_sampled_flag_does_not_force_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = _serve_with_tracer(monkeypatch, 0.0, f"00-{TRACE_ID}-00f067aa0ba902b7-01")
+
+    assert spans == []
+
+
+def test_a_kept_request_joins_the_callers_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    [span] = _serve_with_tracer(monkeypatch, 1.0, f"00-{TRACE_ID}-00f067aa0ba902b7-00")
+
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert span.kind == SpanKind.SERVER
+    assert span.attributes["http.response.status_code"] == 200
+
+
 def test_malformed_telemetry_settings_stop_start_up(capsys: pytest.CaptureFixture[str]) -> None:
     from config.settings.env import load_env
 

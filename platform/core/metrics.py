@@ -103,6 +103,18 @@ READY = Gauge(
     "1 when the last /readyz answered ready, else 0.",
     multiprocess_mode="livemostrecent",
 )
+HTTP_RESPONSES = Counter(
+    "platform_http_responses",
+    "Responses by route (the resolved URL name; `probe:<name>` for the probes, `unrouted` for "
+    "answers before URL resolution), method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "platform_http_request_duration_seconds",
+    "Seconds from the first middleware to the response, by route and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
 COLLECTOR_ERRORS = Counter(
     "platform_metrics_collector_errors",
     "Scrape-time collectors that raised (their series are missing from that scrape).",
@@ -132,6 +144,54 @@ def stripe_webhook_lag_observe(created: object) -> None:
 
 def mail_failure_count(stage: str) -> None:
     MAIL_FAILURES.labels(stage=stage).inc()
+
+
+# --- HTTP: responses by route and status, latency -----------------------------------------
+
+# Methods outside this set are counted as "other": a client must not mint label values.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNROUTED = "unrouted"
+ROUTE_LABEL_ATTRIBUTE = "metrics_route"
+
+# Labelled children by label values: `labels()` validates and locks on every call, and a
+# request is too cheap to pay that twice. The key sets are bounded (routes x methods x codes).
+_responses: dict[tuple[str, str, int], Any] = {}
+_durations: dict[tuple[str, str], Any] = {}
+
+
+def request_route(request: HttpRequest) -> str:
+    """The route label of a request: its URL name, a probe's name, or `unrouted`."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return match.view_name or UNROUTED
+    return getattr(request, ROUTE_LABEL_ATTRIBUTE, UNROUTED)
+
+
+def http_response_observe(request: HttpRequest, status: int, seconds: float) -> None:
+    route = request_route(request)
+    method = request.method if request.method in HTTP_METHODS else "other"
+    key = (route, method, status)
+    counter = _responses.get(key)
+    if counter is None:
+        counter = _responses[key] = HTTP_RESPONSES.labels(route, method, str(status))
+    counter.inc()
+    histogram = _durations.get(key[:2])
+    if histogram is None:
+        histogram = _durations[key[:2]] = HTTP_DURATION.labels(route, method)
+    histogram.observe(seconds)
+
+
+class RequestMetricsMiddleware:
+    """Near the top: count and time every response, those of the probes and of routing too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        http_response_observe(request, response.status_code, time.perf_counter() - started)
+        return response
 
 
 # --- Celery: tasks by name and state, queue wait ----------------------------------------

@@ -4,8 +4,15 @@ carrying the tenant and request id (core.telemetry turns it on when configured).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from core.redaction import redact
 from core.request_context import HEADER as REQUEST_ID_HEADER
@@ -15,7 +22,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-    from opentelemetry.trace import Span as ApiSpan
+    from opentelemetry.trace import Tracer
 
 
 from core.telemetry import EMAIL, EMAIL_MASK, work_request_id, work_tenant
@@ -40,9 +47,9 @@ DROPPED_ATTRIBUTES = frozenset(
 # TRACES (OPENTELEMETRY) -----------------------------------------------------------------
 
 
-def _span_context_attributes(request: HttpRequest | None = None) -> dict[str, str]:
+def _span_context_attributes() -> dict[str, str]:
     attributes: dict[str, str] = {}
-    tenant_id, tenant = work_tenant(request)
+    tenant_id, tenant = work_tenant()
     if tenant_id is not None:
         attributes["tenant.id"] = tenant_id
     if tenant is not None:
@@ -53,18 +60,6 @@ def _span_context_attributes(request: HttpRequest | None = None) -> dict[str, st
     return attributes
 
 
-def _django_response_hook(span: ApiSpan, request: HttpRequest, response: HttpResponse) -> None:
-    # The server span starts before the request id and tenant are known and ends after
-    # their contexts are left: the routed request and the response still say both.
-    if not span.is_recording():
-        return
-    attributes = _span_context_attributes(request)
-    request_id = response.get(REQUEST_ID_HEADER)
-    if request_id:
-        attributes["request.id"] = request_id
-    span.set_attributes(attributes)
-
-
 def _scrubbed_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for key, value in (attributes or {}).items():
@@ -72,6 +67,96 @@ def _scrubbed_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]
             continue
         kept[key] = EMAIL.sub(EMAIL_MASK, redact(value)) if isinstance(value, str) else value
     return kept
+
+
+# THE SERVER SPAN ------------------------------------------------------------------------
+
+# Set by `instrument`: while it is None the middleware below passes requests straight on.
+_tracer: Tracer | None = None
+_excluded_paths: re.Pattern[str] | None = None
+
+
+class _MetaGetter:
+    """Read W3C trace headers (`traceparent`, `tracestate`) from a request's META."""
+
+    def get(self, carrier: Mapping[str, str], key: str) -> list[str] | None:
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return [value] if value else None
+
+    def keys(self, carrier: Mapping[str, str]) -> list[str]:
+        return []
+
+
+_META_GETTER = _MetaGetter()
+
+
+class ServerSpanMiddleware:
+    """First middleware: one server span per request, when tracing is on.
+
+    Lean on purpose (the instrumentation package's middleware resolves the URL a second time
+    and collects a dozen attributes per request, sampled or not): the span starts with the
+    method only, and a kept span learns its route, status, tenant and request id at the
+    end, when the routed request and the response know them. An unsampled request costs
+    one sampling decision and a context switch.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        tracer = _tracer
+        if tracer is None or (_excluded_paths and _excluded_paths.search(request.path_info)):
+            return self.get_response(request)
+        method = request.method or "GET"
+        # A caller's trace is joined, never obeyed: the sampler decides from the trace id.
+        parent = None
+        if "HTTP_TRACEPARENT" in request.META:
+            parent = extract(request.META, getter=_META_GETTER)  # type: ignore[arg-type]
+        span = tracer.start_span(
+            method, context=parent, kind=SpanKind.SERVER, attributes={"http.request.method": method}
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            response = self.get_response(request)
+        except BaseException as error:
+            if span.is_recording():
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        if span.is_recording():
+            _server_span_finish(span, request, response)
+        span.end()
+        return response
+
+
+def _server_span_finish(span: Any, request: HttpRequest, response: HttpResponse) -> None:
+    match = getattr(request, "resolver_match", None)
+    route = match.route if match is not None else ""
+    attributes: dict[str, Any] = {
+        "http.response.status_code": response.status_code,
+        "url.scheme": request.scheme or "http",
+    }
+    # The tenant's and the request id's contexts are left by now: the routed request and
+    # the response (the request id middleware sits below this span) still say both.
+    tenant_id, tenant = work_tenant(request)
+    if tenant_id is not None:
+        attributes["tenant.id"] = tenant_id
+    if tenant is not None:
+        attributes["tenant.subdomain"] = tenant
+    request_id = response.get(REQUEST_ID_HEADER)
+    if request_id:
+        attributes["request.id"] = request_id
+    if route:
+        attributes["http.route"] = route
+        span.update_name(f"{request.method} {route}")
+    if match is not None and match.view_name:
+        attributes["django.view"] = match.view_name
+    span.set_attributes(attributes)
+    if response.status_code >= 500:
+        span.set_status(Status(StatusCode.ERROR))
 
 
 def _build_span_classes() -> tuple[type, type, type]:
@@ -84,13 +169,14 @@ def _build_span_classes() -> tuple[type, type, type]:
         SamplingResult,
         TraceIdRatioBased,
     )
-    from opentelemetry.trace import SpanKind
 
     class ContextSpanProcessor(SpanProcessor):
         """Every span starts with the tenant and request id of the work in progress."""
 
         def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-            span.set_attributes(_span_context_attributes())
+            # A request's span starts before either is known; it learns them at its end.
+            if span.kind != SpanKind.SERVER:
+                span.set_attributes(_span_context_attributes())
 
     class ScrubbingExporter(SpanExporter):
         """Drop client addresses and user agents, mask e-mails and URL secrets, then export."""
@@ -157,6 +243,22 @@ def _build_span_classes() -> tuple[type, type, type]:
     return ContextSpanProcessor, ScrubbingExporter, WorkSampler
 
 
+def sampler_for(rate: float) -> Any:
+    """Keep `rate` of the traces that start at a request, a task or a publish.
+
+    A caller's sampled flag (a `traceparent` from the internet, or from the web process that
+    published a task) does not decide: the ratio does, from the trace id, so web and worker
+    with one rate keep or drop a trace together and no client can force traces on us.
+    """
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    _, _, work_sampler = _build_span_classes()
+    ratio = TraceIdRatioBased(rate)
+    return ParentBased(
+        root=work_sampler(rate), remote_parent_sampled=ratio, remote_parent_not_sampled=ratio
+    )
+
+
 def tracing_init(
     exporter: SpanExporter,
     *,
@@ -168,13 +270,11 @@ def tracing_init(
     set_global: bool = True,
 ) -> TracerProvider:
     """Trace requests, tasks, queries, cache and broker calls and outbound HTTP to `exporter`."""
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased
 
-    context_processor, scrubbing_exporter, work_sampler = _build_span_classes()
+    context_processor, scrubbing_exporter, _ = _build_span_classes()
     resource = Resource.create(
         {
             "service.name": service_name,
@@ -182,9 +282,7 @@ def tracing_init(
             "deployment.environment.name": environment,
         }
     )
-    provider = TracerProvider(
-        resource=resource, sampler=ParentBased(root=work_sampler(sample_rate))
-    )
+    provider = TracerProvider(resource=resource, sampler=sampler_for(sample_rate))
     provider.add_span_processor(context_processor())
     scrubbed = scrubbing_exporter(exporter)
     provider.add_span_processor(
@@ -197,21 +295,17 @@ def tracing_init(
 
 
 def instrument(provider: TracerProvider) -> None:
-    """Instrument Django, psycopg, Redis, Celery and requests (idempotent)."""
+    """Trace requests (ServerSpanMiddleware), psycopg, Redis, Celery and requests (idempotent)."""
+    global _tracer, _excluded_paths
     from django.conf import settings
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
-    DjangoInstrumentor().instrument(
-        tracer_provider=provider,
-        response_hook=_django_response_hook,
-        excluded_urls=",".join(settings.TELEMETRY_TRACES_EXCLUDED_URLS),
-        # No SQL comments: they would change every statement the database sees.
-        is_sql_commentor_enabled=False,
-    )
+    excluded = settings.TELEMETRY_TRACES_EXCLUDED_URLS
+    _excluded_paths = re.compile("|".join(excluded)) if excluded else None
+    _tracer = provider.get_tracer("core.tracing")
     PsycopgInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
     RedisInstrumentor().instrument(tracer_provider=provider)
     CeleryInstrumentor().instrument(tracer_provider=provider)
@@ -220,17 +314,30 @@ def instrument(provider: TracerProvider) -> None:
 
 def uninstrument() -> None:
     """Undo `instrument` (tests that traced one block)."""
+    global _tracer
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
+    _tracer = None
     for instrumentor in (
-        DjangoInstrumentor(),
         PsycopgInstrumentor(),
         RedisInstrumentor(),
         CeleryInstrumentor(),
         RequestsInstrumentor(),
     ):
         instrumentor.uninstrument()
+
+
+@contextmanager
+def outbound_untraced() -> Iterator[None]:
+    """HTTP calls in this block carry no trace headers and make no span.
+
+    For requests to addresses a customer chose (webhooks): a `traceparent` header would hand
+    them the platform's trace ids, and a span would keep their URL in our traces.
+    """
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    with suppress_http_instrumentation():
+        yield

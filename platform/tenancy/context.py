@@ -47,6 +47,8 @@ class TenantRef:
     # not routed, no tasks.
     is_quarantined: bool = False
     quarantine_cause: str = ""
+    # Suspended by billing: its owners may still sign in to the billing page to pay.
+    is_suspended_for_non_payment: bool = False
 
     def __post_init__(self) -> None:
         if not TENANT_SCHEMA_PATTERN.match(self.schema_name):
@@ -70,6 +72,9 @@ class TenantRef:
             status=tenant.status,
             is_quarantined=quarantined,
             quarantine_cause=getattr(tenant, "quarantine_cause", "") if quarantined else "",
+            is_suspended_for_non_payment=bool(
+                getattr(tenant, "is_suspended_for_non_payment", False)
+            ),
         )
 
 

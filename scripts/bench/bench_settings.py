@@ -46,7 +46,12 @@ elif MODE == "stock":
 # scripts/bench/observability.py: the same page with metrics off, as shipped (metrics on),
 # and with traces exported too (its OTLP endpoint is set in the environment).
 if os.environ.get("BENCH_OBSERVABILITY") == "off":
-    MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("django_prometheus.")]
+    # Every metric off: requests by route, per-tenant usage, database and cache timings.
+    _METRICS_MIDDLEWARE = {
+        "core.metrics.RequestMetricsMiddleware",
+        "tenancy.metrics.TenantUsageMiddleware",
+    }
+    MIDDLEWARE = [m for m in MIDDLEWARE if m not in _METRICS_MIDDLEWARE]
     ORIGINAL_BACKEND = "django.db.backends.postgresql"
     for _cache in CACHES.values():  # noqa: F405
         _cache["BACKEND"] = "django_redis.cache.RedisCache"

@@ -37,11 +37,19 @@ class QuarantineCause(models.TextChoices):
     MIGRATION_FAILED = "migration_failed", "Migration failed"
 
 
+class TenantSuspendedFor(models.TextChoices):
+    NONE = "", "Not suspended"
+    OPERATOR = "operator", "An operator's decision"
+    # Billing's dunning suspended it: its owners may still sign in to pay, nothing else.
+    NON_PAYMENT = "non_payment", "Non-payment"
+
+
 class Tenant(TenantMixin):
     """A customer workspace, with its own PostgreSQL schema `t_<id hex>`."""
 
     Status = TenantStatus
     QuarantineCause = QuarantineCause
+    SuspendedFor = TenantSuspendedFor
 
     # Annotated by hand: the django-tenants base class is untyped.
     id: models.UUIDField[uuid.UUID, uuid.UUID] = models.UUIDField(
@@ -56,13 +64,18 @@ class Tenant(TenantMixin):
     # which PostgreSQL would resolve to public's, or a release that failed to migrate it),
     # whatever the operator or billing decided. A suspended tenant stays suspended through
     # it; `tenants verify` and `tenants migrate` set and clear it, nothing else
-    # (shared_apps.fleet.verify, shared_apps.fleet.maintenance).
+    # (shared_apps.fleet.verify, shared_apps.fleet.quarantine).
     quarantined_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
         null=True, blank=True
     )
     quarantine_reason: models.TextField[str, str] = models.TextField(blank=True)
     quarantine_cause: models.CharField[str, str] = models.CharField(
         max_length=20, choices=QuarantineCause.choices, blank=True
+    )
+    # Why it is suspended; read only while the status says so (an archive keeps it for the
+    # restore that brings the suspended tenant back). Resuming clears it.
+    suspended_for: models.CharField[str, str] = models.CharField(
+        max_length=16, choices=SuspendedFor.choices, default="", blank=True
     )
     created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
     updated_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now=True)
@@ -94,6 +107,10 @@ class Tenant(TenantMixin):
             ),
             models.CheckConstraint(condition=~Q(name=""), name="tenant_name_not_blank"),
             models.CheckConstraint(
+                condition=Q(suspended_for__in=TenantSuspendedFor.values),
+                name="tenant_suspended_for_known",
+            ),
+            models.CheckConstraint(
                 condition=Q(quarantined_at__isnull=False) | Q(quarantine_reason=""),
                 name="tenant_quarantine_reason_only_when_quarantined",
             ),
@@ -122,6 +139,13 @@ class Tenant(TenantMixin):
     def is_in_maintenance(self) -> bool:
         """Quarantined because the release's migrations failed on it (not schema drift)."""
         return self.is_quarantined and self.quarantine_cause == QuarantineCause.MIGRATION_FAILED
+
+    @property
+    def is_suspended_for_non_payment(self) -> bool:
+        return (
+            self.status == self.Status.SUSPENDED
+            and self.suspended_for == self.SuspendedFor.NON_PAYMENT
+        )
 
 
 class Domain(DomainMixin):

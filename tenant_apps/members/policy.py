@@ -41,6 +41,9 @@ OWNER_ACTIONS = ADMIN_ACTIONS | {
     "workspace.settings",
     # Another person's second factor: only owners may take it away (then they enrol again).
     "member.reset_second_factor",
+    # Webhooks push the workspace's events (people's addresses and roles among them) to
+    # URLs outside it, continuously: an owner's decision, like the workspace's settings.
+    "webhook.manage",
 }
 
 ACTIONS_BY_ROLE = {

@@ -17,6 +17,8 @@ from shared_apps.billing.limits import plan_limit_require
 from shared_apps.mail.services import mail_send
 from shared_apps.tenants.addresses import LinkOrigin, workspace_url
 from tenancy import require_tenant
+from tenant_apps.events.catalogue import EventType
+from tenant_apps.events.services import event_emit, timestamp_iso
 from tenant_apps.members import policy
 from tenant_apps.members.errors import (
     AlreadyMemberError,
@@ -30,6 +32,28 @@ logger = logging.getLogger(__name__)
 
 INVITATION_SALT = "members.invitation"
 INVITATION_DAYS = 7
+
+
+def member_event_data(member: User) -> dict[str, object]:
+    """A person as webhooks describe them."""
+    return {
+        "id": member.pk,
+        "email": member.email,
+        "full_name": member.full_name,
+        "role": member.role,
+        "is_active": member.is_active,
+    }
+
+
+def invitation_event_data(invitation: Invitation) -> dict[str, object]:
+    """An invitation as webhooks describe it (never its link: that would let anyone join)."""
+    return {
+        "id": invitation.pk,
+        "email": invitation.email,
+        "role": invitation.role,
+        "invited_by": invitation.invited_by_id,
+        "expires_at": timestamp_iso(invitation.expires_at),
+    }
 
 
 def _owners_besides(user: User) -> int:
@@ -53,6 +77,7 @@ def member_role_change(*, actor: User, member: User, role: str) -> User:
     member.role = role
     member.is_staff = role in (User.Role.OWNER, User.Role.ADMIN)
     member.save(update_fields=["role", "is_staff"])
+    event_emit(event_type=EventType.MEMBER_ROLE_CHANGED, data=member_event_data(member))
     logger.info("member role changed", extra={"member_id": member.pk, "role": role})
     return member
 
@@ -70,6 +95,7 @@ def member_remove(*, actor: User, member: User) -> None:
         raise LastOwnerError("The last owner cannot be removed; make someone else owner first.")
     member.is_active = False
     member.save(update_fields=["is_active"])
+    event_emit(event_type=EventType.MEMBER_REMOVED, data=member_event_data(member))
     logger.info("member removed", extra={"member_id": member.pk})
 
 
@@ -121,6 +147,7 @@ def invitation_send(
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
     _invitation_mail(invitation, inviter=actor, origin=origin)
+    event_emit(event_type=EventType.INVITATION_CREATED, data=invitation_event_data(invitation))
     logger.info("invitation sent", extra={"invitation_id": invitation.pk, "role": role})
     return invitation
 
@@ -177,6 +204,7 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
     invitation = _invitation_locked(invitation.pk)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
+    event_emit(event_type=EventType.INVITATION_REVOKED, data=invitation_event_data(invitation))
     logger.info("invitation revoked", extra={"invitation_id": invitation.pk})
     return invitation
 
@@ -233,5 +261,9 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     user.save()
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
+    event_emit(
+        event_type=EventType.INVITATION_ACCEPTED,
+        data={**invitation_event_data(invitation), "member": user.pk},
+    )
     logger.info("invitation accepted", extra={"invitation_id": invitation.pk, "member_id": user.pk})
     return user

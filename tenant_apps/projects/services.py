@@ -21,6 +21,8 @@ from core.errors import name_clean
 from core.text import single_line
 from shared_apps.accounts.models import User
 from shared_apps.billing.limits import plan_limit_require
+from tenant_apps.events.catalogue import EventType
+from tenant_apps.events.services import event_emit, timestamp_iso
 from tenant_apps.projects import policy
 from tenant_apps.projects.errors import (
     AssigneeInvalidError,
@@ -40,6 +42,32 @@ def dashboard_invalidate() -> None:
     transaction.on_commit(lambda: cache.delete(DASHBOARD_KEY))
 
 
+def project_event_data(project: Project) -> dict[str, object]:
+    """A project as webhooks describe it: the API's shape (docs/api.md)."""
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "description": project.description,
+        "status": project.status,
+        "created_at": timestamp_iso(project.created_at),
+        "updated_at": timestamp_iso(project.updated_at),
+    }
+
+
+def task_event_data(task: Task) -> dict[str, object]:
+    """A task as webhooks describe it: the API's shape (docs/api.md)."""
+    return {
+        "id": task.pk,
+        "project": task.project_id,
+        "title": task.title,
+        "status": task.status,
+        "assignee": task.assignee_id,
+        "due_date": task.due_date.isoformat() if task.due_date else None,
+        "created_at": timestamp_iso(task.created_at),
+        "updated_at": timestamp_iso(task.updated_at),
+    }
+
+
 @transaction.atomic
 def project_create(*, actor: User, name: str, description: str = "") -> Project:
     """Create a project.
@@ -53,6 +81,7 @@ def project_create(*, actor: User, name: str, description: str = "") -> Project:
         name=name_clean(name), description=description, created_by=actor
     )
     dashboard_invalidate()
+    event_emit(event_type=EventType.PROJECT_CREATED, data=project_event_data(project))
     return project
 
 
@@ -63,6 +92,7 @@ def project_update(*, actor: User, project: Project, name: str, description: str
     project.description = description
     project.save(update_fields=["name", "description", "updated_at"])
     dashboard_invalidate()
+    event_emit(event_type=EventType.PROJECT_UPDATED, data=project_event_data(project))
     return project
 
 
@@ -101,6 +131,7 @@ def task_create(
         due_date=due_date,
     )
     dashboard_invalidate()
+    event_emit(event_type=EventType.TASK_CREATED, data=task_event_data(task))
     return task
 
 
@@ -123,6 +154,7 @@ def task_update(
     task.due_date = due_date
     task.save(update_fields=["title", "status", "assignee", "due_date", "updated_at"])
     dashboard_invalidate()
+    event_emit(event_type=EventType.TASK_UPDATED, data=task_event_data(task))
     return task
 
 
@@ -247,6 +279,15 @@ def export_build(*, export: Export) -> Export:
     export.status = Export.Status.DONE
     export.finished_at = timezone.now()
     export.save(update_fields=["file", "rows", "status", "finished_at"])
+    event_emit(
+        event_type=EventType.EXPORT_READY,
+        data={
+            "id": export.pk,
+            "project": export.project_id,
+            "rows": export.rows,
+            "finished_at": timestamp_iso(export.finished_at),
+        },
+    )
     logger.info("export finished", extra={"export_id": export.pk, "rows": export.rows})
     return export
 

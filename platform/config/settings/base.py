@@ -71,6 +71,7 @@ TENANT_APPS = [
     "tenant_apps.projects",
     "tenant_apps.members",
     "tenant_apps.apikeys",
+    "tenant_apps.webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -91,11 +92,26 @@ TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 # The Retry-After of a workspace in maintenance (a release failed to migrate it).
 TENANT_MAINTENANCE_RETRY_AFTER_SECONDS = 300
+# A workspace suspended for non-payment opens only these path prefixes, so that its owners
+# can sign in and pay; any other page redirects to the first. Signed-in people who may not
+# manage billing see the suspended page (shared_apps.billing.middleware).
+TENANT_BILLING_DOOR_PATHS = [
+    "/billing/",
+    "/login/",
+    "/logout/",
+    "/account/login/",
+    "/account/two_factor/",
+    "/password/",
+    "/errors/",
+    "/robots.txt",
+]
 
 MIDDLEWARE = [
-    "core.request_context.RequestIdMiddleware",  # first: even a 404 for an unknown host has one
+    # First: the server span (a no-op unless tracing is configured) holds everything below.
+    "core.tracing.ServerSpanMiddleware",
+    "core.request_context.RequestIdMiddleware",  # even a 404 for an unknown host has an id
     # Counts and times every request, the probes and the routing middleware's own answers too.
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     # Above the routing middleware, so the pages it answers itself (unknown or suspended
     # workspace, bad host) get the same headers, HTTPS redirect and HSTS as every other.
     "django.middleware.security.SecurityMiddleware",
@@ -103,7 +119,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
+    # /health/, /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
     "core.health.ProbeMiddleware",
     "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
     "tenancy.metrics.TenantUsageMiddleware",  # per-tenant request counts (top N only)
@@ -115,9 +131,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
     "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
+    # After sign-in: a workspace suspended for non-payment lets only its owners in, to pay.
+    "shared_apps.billing.middleware.BillingDoorMiddleware",
     "axes.middleware.AxesMiddleware",
-    # Last: requests and latency by resolved URL name (`projects:create`), never by raw path.
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # DATABASE ------------------------------------------------------------------------------
@@ -257,6 +273,8 @@ for _cache in CACHES.values():
 # MEDIA ---------------------------------------------------------------------------------
 # Every tenant's files live under tenants/<tenant id>/ (tenancy.storage); never public.
 MEDIA_ROOT = ENV.MEDIA_ROOT
+# `tenants export` without --output: outside any checkout's tracked files.
+EXPORT_DIR = ENV.EXPORT_DIR
 MEDIA_URL = "/media/"  # unused: files are served through signed, short-lived URLs only
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
@@ -347,6 +365,35 @@ SPECTACULAR_SETTINGS = {
         "TaskStatusEnum": "tenant_apps.projects.models.Task.Status",
     },
 }
+
+# WEBHOOKS ------------------------------------------------------------------------------
+# tenant_apps.webhooks: what owners' endpoints receive, and how hard the worker tries.
+WEBHOOKS_MAX_ENDPOINTS = 10
+# Each attempt: seconds to connect, and to wait for the answer (Standard Webhooks suggests
+# 15 to 30 s in all; shorter keeps a slow receiver from holding a worker for long).
+WEBHOOKS_CONNECT_TIMEOUT = 3.0
+WEBHOOKS_READ_TIMEOUT = 10.0
+# Attempts per delivery; after a failure the next waits base * 4^(attempts - 1) seconds,
+# at most the maximum, ±10% (30 s, 2 min, 8 min, 32 min, then hourly: about 3.7 hours).
+# The maximum stays below the broker's visibility timeout (services.py).
+WEBHOOKS_MAX_ATTEMPTS = 8
+WEBHOOKS_RETRY_BASE_SECONDS = 30
+WEBHOOKS_RETRY_MAX_SECONDS = 60 * 60
+# An endpoint is disabled (and the owners e-mailed) after this many failed attempts in a
+# row spanning at least this many hours; a 410 Gone disables it at once.
+WEBHOOKS_DISABLE_AFTER_FAILURES = 10
+WEBHOOKS_DISABLE_AFTER_HOURS = 12
+# After a rotation the old secret signs beside the new one this long.
+WEBHOOKS_SECRET_OVERLAP_HOURS = 24
+# A pending delivery this overdue lost its message; the sweeper queues it again.
+WEBHOOKS_STALE_SECONDS = 10 * 60
+WEBHOOKS_DELIVERY_RETENTION_DAYS = 30
+# Never on in production: deliveries to private, loopback, link-local, multicast and
+# reserved addresses (tests and local receivers), and to plain http:// URLs.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+WEBHOOKS_ALLOW_PLAIN_HTTP = False
+# A CA bundle for receivers' certificates instead of certifi's (empty: certifi's).
+WEBHOOKS_CA_BUNDLE = ""
 
 # SECURITY HEADERS ----------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

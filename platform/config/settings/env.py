@@ -80,6 +80,10 @@ class PlatformEnv(BaseSettings):
         default=BASE_DIR / ".devdata" / "media",
         description="a directory for uploaded files when no S3 bucket is configured",
     )
+    EXPORT_DIR: Path = Field(
+        default=BASE_DIR / ".devdata" / "exports",
+        description="a directory where `tenants export` writes zips when no --output is given",
+    )
     S3_BUCKET: str | None = Field(default=None, description="an S3 bucket name; enables S3 media")
     S3_ENDPOINT_URL: str | None = Field(
         default=None, description="an http(s):// URL of an S3-compatible endpoint"
@@ -118,7 +122,7 @@ class PlatformEnv(BaseSettings):
         default=None, description="comma-separated name=value headers sent with every export"
     )
     TRACES_SAMPLE_RATE: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=1.0, description="share of requests and tasks that start a trace, 0 to 1"
+        default=0.1, description="share of requests and tasks that start a trace, 0 to 1"
     )
     RELEASE: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")] | None = Field(
         default=None, description="the release name /version reports, e.g. 2026.11.3 or v1.4.0"

@@ -50,6 +50,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Tenant schemas drifting from their migrations between releases (a table dropped by
     # hand) are quarantined before public's table of the same name is read (shared_apps.fleet).
     "tenants-verify": {"task": "tenants.verify", "schedule": 15 * 60},
+    # Webhook deliveries whose message was lost are queued again; old ones are forgotten.
+    "webhook-deliveries-maintain": {
+        "task": "tenants.fan_out",
+        "schedule": 10 * 60,
+        "kwargs": {"task_name": "webhooks.deliveries_maintain"},
+    },
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TIMEZONE = "UTC"
@@ -98,7 +104,8 @@ OTEL_EXPORTER_OTLP_HEADERS = ENV.otlp_headers()
 OTEL_SERVICE_NAME = "tenant-platform"
 TRACES_SAMPLE_RATE = ENV.TRACES_SAMPLE_RATE
 # Probes hit these every few seconds: no trace (regular expressions, searched in the URL).
-TELEMETRY_TRACES_EXCLUDED_URLS = [r"/health/", r"/metrics"]
+# Regular expressions over the path: the probes are called every few seconds by machines.
+TELEMETRY_TRACES_EXCLUDED_URLS = [r"^/health/$", r"^/(healthz|readyz|version|metrics)$"]
 # Where telemetry learns the tenant (core cannot import tenancy).
 TELEMETRY_TENANT = "tenancy.telemetry.telemetry_tenant"
 
