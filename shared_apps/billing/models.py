@@ -48,6 +48,8 @@ class Plan(models.Model):
     max_seats = models.PositiveIntegerField(null=True, blank=True)
     max_projects = models.PositiveIntegerField(null=True, blank=True)
     max_storage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The workspace's API budget, shared by all its keys and people (core.api.limits).
+    api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True, default=6000)
     trial_days = models.PositiveSmallIntegerField(default=0)
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)

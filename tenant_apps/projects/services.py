@@ -197,6 +197,17 @@ def storage_file_name(original: str) -> str:
     return f"{stored}.{suffix}" if suffix else stored
 
 
+def attachment_max_bytes() -> int:
+    """The largest file a person may attach (PROJECTS_ATTACHMENT_MAX_BYTES, 10 MB unless set)."""
+    return int(getattr(settings, "PROJECTS_ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES_DEFAULT))
+
+
+def attachment_too_large() -> AttachmentTooLargeError:
+    """The error for a file above `attachment_max_bytes`, however it was found out."""
+    limit = attachment_max_bytes()
+    return AttachmentTooLargeError(f"Files may be up to {limit // (1024 * 1024)} MB.", field="file")
+
+
 @transaction.atomic
 def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) -> Attachment:
     """Store a file under the tenant's prefix and record it on the project.
@@ -205,11 +216,9 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
         AttachmentTooLargeError, PlanLimitReachedError.
     """
     policy.require(actor, "attachment.create", project)
-    limit = getattr(settings, "PROJECTS_ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES_DEFAULT)
+    limit = attachment_max_bytes()
     if upload.size is not None and upload.size > limit:
-        raise AttachmentTooLargeError(
-            f"Files may be up to {limit // (1024 * 1024)} MB.", field="file"
-        )
+        raise attachment_too_large()
     plan_limit_require(
         resource="storage_bytes",
         used=lambda: Attachment.objects.aggregate(total=Sum("size"))["total"] or 0,

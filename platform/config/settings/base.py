@@ -54,6 +54,7 @@ SHARED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 # Every tenant schema: the tenant's own users and domain data.
 TENANT_APPS = [
@@ -72,6 +73,7 @@ TENANT_APPS = [
     "tenant_apps.members",
     "tenant_apps.apikeys",
     "tenant_apps.webhooks",
+    "tenant_apps.idempotency",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -333,9 +335,12 @@ USE_TZ = True
 REST_FRAMEWORK = {
     # drf-spectacular's AutoSchema, reading the nested Input/Output/Filters of our API classes.
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiSchema",
+    # API keys first: DRF names the first class's scheme in a 401's WWW-Authenticate
+    # (`Bearer`); session authentication names none, which DRF would answer with a 403.
+    # A request without a Bearer header goes on to the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "tenant_apps.apikeys.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     # Signed in, and an API key may do only what its scopes allow (read: safe methods;
     # others need the scope the view names in `api_key_scope`, else admin).
@@ -356,13 +361,40 @@ REST_FRAMEWORK = {
     # Client IPs for throttling: X-Forwarded-For only behind this many trusted proxies.
     "NUM_PROXIES": ENV.TRUSTED_PROXY_COUNT,
 }
+# Requests a minute every TenantApi allows (core.api.limits): per API key, per person
+# signed in with a session, per address for requests without valid credentials; and per
+# workspace, from its plan (`Plan.api_requests_per_minute`), through this function.
+API_RATE_LIMITS = {"key": 600, "user": 600, "address": 60}
+API_WORKSPACE_BUDGET = "shared_apps.billing.limits.plan_api_requests_per_minute"
+# Every TenantApi POST goes through this: the same Idempotency-Key runs the handler once
+# (tenant_apps.idempotency; records in the workspace's schema, kept 24 hours).
+API_IDEMPOTENCY = "tenant_apps.idempotency.services.idempotent_call"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant platform API",
     "VERSION": "1",
-    # Projects and tasks both have a `status`, of different choices.
+    "DESCRIPTION": (
+        "The API of one workspace, at `https://<workspace>.<domain>/api/v1/`: it sees only "
+        "that workspace's rows. Authenticate with an API key (`Authorization: Bearer …`) or "
+        "the session of someone signed in. Errors are `application/problem+json` with a "
+        "stable `code`; request budgets are announced in the RateLimit fields of every "
+        "answer; a POST with an `Idempotency-Key` runs once. Every error code is listed at "
+        "`/errors/` on the same host."
+    ),
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # The schema is the same for every workspace, names no workspace and holds no rows.
+    "SERVE_PUBLIC": True,
+    # Swagger UI from our own static files (drf-spectacular-sidecar): the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "tryItOutEnabled": False},
+    # The document and the pages serving it (core.api.reference) are not operations in it.
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Projects, tasks and exports each have a `status`, of different choices.
     "ENUM_NAME_OVERRIDES": {
         "ProjectStatusEnum": "tenant_apps.projects.models.Project.Status",
         "TaskStatusEnum": "tenant_apps.projects.models.Task.Status",
+        "ExportStatusEnum": "tenant_apps.projects.models.Export.Status",
     },
 }
 

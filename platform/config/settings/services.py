@@ -43,6 +43,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 24 * 60 * 60,
         "kwargs": {"task_name": "accounts.sessions_clear"},
     },
+    # Idempotency records older than a day, in every workspace's schema.
+    "clear-idempotency-records": {
+        "task": "tenants.fan_out",
+        "schedule": 60 * 60,
+        "kwargs": {"task_name": "idempotency.records_clear"},
+    },
     "clear-expired-sessions-public": {
         "task": "accounts.sessions_clear_public",
         "schedule": 24 * 60 * 60,
