@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0006_tenant_quarantine_template_catalog'),
+        ('tenants', '0007_tenant_suspended_for'),
     ]
 
     operations = [
