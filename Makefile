@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
@@ -110,6 +110,10 @@ bench-api: $(STAMP)
 
 bench-migrations: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/migrations.py
+
+# tenants verify over 1,000 tenants; archive and restore with 5,000 present (BENCH_ARGS="--tenants 500").
+bench-fleet: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/fleet_ops.py $(BENCH_ARGS)
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up

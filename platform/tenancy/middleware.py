@@ -24,6 +24,7 @@ SUSPENDED = "suspended"
 
 SUSPENDED_DETAIL = "This workspace is suspended. Its data is kept; contact its owner."
 UNAVAILABLE_DETAIL = "This workspace cannot be reached right now; try again shortly."
+MAINTENANCE_DETAIL = "This workspace is down for maintenance while an update finishes."
 
 
 def _logged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -86,6 +87,9 @@ class TenantRoutingMiddleware:
                     ),
                 )
             return self._page(request, "errors/tenant_suspended.html", 403)
+        if tenant.is_in_maintenance:
+            # The release's migrations failed on it: its schema is behind the code.
+            return _logged(request, self._maintenance(request))
         if tenant.is_quarantined:
             # Its schema lacks tables public has under the same names: never enter it.
             return _logged(request, self._unavailable(request))
@@ -109,6 +113,17 @@ class TenantRoutingMiddleware:
                 request, status=503, code="tenant_unavailable", detail=UNAVAILABLE_DETAIL
             )
         return self._page(request, "errors/tenant_unavailable.html", 503)
+
+    def _maintenance(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request):
+            response: HttpResponse = problem_response(
+                request, status=503, code="tenant_maintenance", detail=MAINTENANCE_DETAIL
+            )
+        else:
+            response = self._page(request, "errors/tenant_maintenance.html", 503)
+        # Clients and crawlers come back later instead of treating the workspace as gone.
+        response["Retry-After"] = str(settings.TENANT_MAINTENANCE_RETRY_AFTER_SECONDS)
+        return response
 
     def _page(self, request: HttpRequest, template: str, status: int) -> HttpResponse:
         request.tenant = None  # type: ignore[attr-defined]

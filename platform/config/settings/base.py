@@ -92,6 +92,8 @@ TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
 TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
+# The Retry-After of a workspace in maintenance (a release failed to migrate it).
+TENANT_MAINTENANCE_RETRY_AFTER_SECONDS = 300
 # A workspace suspended for non-payment opens only these path prefixes, so that its owners
 # can sign in and pay; any other page redirects to the first. Signed-in people who may not
 # manage billing see the suspended page (shared_apps.billing.middleware).

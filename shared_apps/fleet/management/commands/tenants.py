@@ -43,6 +43,7 @@ from shared_apps.fleet.management.cli import (
 from shared_apps.fleet.migrate.ledger import RunLock
 from shared_apps.fleet.migrate.report import MigrationReport
 from shared_apps.fleet.migrate.run import fleet_migrate
+from shared_apps.fleet.migrate.waves import RolloutPolicy
 from shared_apps.fleet.provisioning import template_rebuild
 from shared_apps.fleet.restore import tenant_restore
 from shared_apps.fleet.run import fleet_command_run
@@ -134,6 +135,28 @@ class Command(BaseCommand):
         migrate.add_argument(
             "--dry-run", action="store_true", help="list the pending migrations; change nothing"
         )
+        migrate.add_argument(
+            "--canary",
+            type=int,
+            default=0,
+            metavar="N",
+            help="migrate the N oldest pending tenants first, as a wave of their own",
+        )
+        migrate.add_argument(
+            "--wave-size",
+            type=int,
+            default=0,
+            metavar="M",
+            help="then migrate the rest M tenants at a time (default: all in one wave)",
+        )
+        migrate.add_argument(
+            "--max-failures",
+            type=int,
+            default=None,
+            metavar="K",
+            help="with --canary or --wave-size: start no further wave once more than K "
+            "tenants failed (default 0)",
+        )
 
         self._verb(
             verbs,
@@ -142,7 +165,14 @@ class Command(BaseCommand):
             "release repaired ones (exit 1 while any is quarantined)",
         )
 
-        self._verb(verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True)
+        archive = self._verb(
+            verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True
+        )
+        archive.add_argument(
+            "--pg-dump",
+            action="store_true",
+            help="dump with pg_dump even when the schema matches its template (slower)",
+        )
         self._verb(verbs, "restore", "bring an archived tenant back", one=True)
         delete = self._verb(
             verbs, "delete", "remove a tenant for good: schema, files, cache, rows", one=True
@@ -299,19 +329,27 @@ class Command(BaseCommand):
         self._emit(options, tenant_summary(tenant), f"Resumed '{tenant.subdomain}'.")
 
     def verb_archive(self, options: dict[str, Any]) -> None:
-        done = tenant_archive(subdomain=options["subdomain"], actor=cli_actor())
+        done = tenant_archive(
+            subdomain=options["subdomain"], actor=cli_actor(), pg_dump=options["pg_dump"]
+        )
         result = {
             **tenant_summary(done.tenant),
             "archive": done.archive.storage_name,
+            "format": done.archive.format,
+            "pg_dump_reason": done.pg_dump_reason,
             "size_bytes": done.archive.size_bytes,
             "sha256": done.archive.sha256,
             "seconds": round(done.seconds, 3),
         }
+        how = (
+            f"with pg_dump ({done.pg_dump_reason})" if done.pg_dump_reason else "from its template"
+        )
         self._emit(
             options,
             result,
-            f"Archived '{done.tenant.subdomain}': {done.archive.size_bytes:,} bytes in "
-            f"{done.archive.storage_name} (under the tenant's storage prefix); schema dropped.",
+            f"Archived '{done.tenant.subdomain}' {how} in {done.seconds:.2f}s: "
+            f"{done.archive.size_bytes:,} bytes in {done.archive.storage_name} (under the "
+            "tenant's storage prefix); schema dropped.",
         )
 
     def verb_restore(self, options: dict[str, Any]) -> None:
@@ -320,6 +358,7 @@ class Command(BaseCommand):
         result = {
             **tenant_summary(done.tenant),
             "archive": source,
+            "format": done.archive.format if done.archive is not None else "",
             "migrations_applied": done.migrations,
             "seconds": round(done.seconds, 3),
         }
@@ -427,6 +466,7 @@ class Command(BaseCommand):
         parallel = options["parallel"]
         if not 1 <= parallel <= MAX_PARALLEL:
             raise ArgumentsInvalidError(f"--parallel must be between 1 and {MAX_PARALLEL}")
+        policy = self._rollout_policy(options)
         report = MigrationReport(
             self.stdout, json_lines=options["json"] or not self.stdout.isatty()
         )
@@ -441,10 +481,30 @@ class Command(BaseCommand):
                 parallel=parallel,
                 dry_run=options["dry_run"],
                 actor=cli_actor(),
+                policy=policy,
             )
 
+    @staticmethod
+    def _rollout_policy(options: dict[str, Any]) -> RolloutPolicy:
+        canary, wave_size, max_failures = (
+            options["canary"],
+            options["wave_size"],
+            options["max_failures"],
+        )
+        for name, value in (("--canary", canary), ("--wave-size", wave_size)):
+            if value < 0:
+                raise ArgumentsInvalidError(f"{name} must be 0 or more")
+        if max_failures is not None and max_failures < 0:
+            raise ArgumentsInvalidError("--max-failures must be 0 or more")
+        if max_failures is not None and not (canary or wave_size):
+            raise ArgumentsInvalidError(
+                "--max-failures needs --canary or --wave-size (it is checked between waves)"
+            )
+        return RolloutPolicy(canary=canary, wave_size=wave_size, max_failures=max_failures or 0)
+
     def verb_verify(self, options: dict[str, Any]) -> None:
-        done = fleet_verify(actor=cli_actor())
+        progress = None if options["json"] else self._verify_progress
+        done = fleet_verify(actor=cli_actor(), progress=progress)
         quarantined = None
         if done.still_quarantined:
             names = ", ".join(done.still_quarantined)
@@ -463,10 +523,10 @@ class Command(BaseCommand):
                 raise reported
             return
         for tenant in done.findings:
-            state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "extra"
+            state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "DRIFT"
             detail = tenant.reason() or (
-                f"extra tables: {', '.join(tenant.extra_tables)}"
-                if tenant.extra_tables
+                "; ".join(tenant.drift.lines(limit=5))
+                if tenant.has_drifted
                 else "not at the template's migrations yet"
             )
             self.stdout.write(terminal_safe(f"{state} {tenant.subdomain}: {detail}"))
@@ -475,8 +535,8 @@ class Command(BaseCommand):
         checked = sum(tenant.checked for tenant in done.tenants)
         self.stdout.write(
             f"{checked} tenant(s) checked, {len(done.unchecked)} not at the template's "
-            f"migrations (not checked), {len(done.still_quarantined)} quarantined, "
-            f"{len(done.released)} released"
+            f"migrations (not checked), {len(done.drifted)} drifted, "
+            f"{len(done.still_quarantined)} quarantined, {len(done.released)} released"
         )
         if quarantined is not None:
             raise quarantined
@@ -499,6 +559,17 @@ class Command(BaseCommand):
             f"Created platform operator {user.email}. At first sign-in to the platform admin "
             "they enrol a second factor (an authenticator app).",
         )
+
+    def _verify_progress(self, phase: str, detail: dict[str, Any]) -> None:
+        if phase == "read":
+            self.stdout.write(
+                f"read the catalog of {detail['schemas']:,} tenant(s) in {detail['seconds']:.2f}s"
+            )
+        elif phase == "compared":
+            self.stdout.write(
+                f"compared {detail['tenants']:,} tenant(s) with the template in "
+                f"{detail['seconds']:.2f}s"
+            )
 
     # -- helpers -------------------------------------------------------------------------
 
