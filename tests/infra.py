@@ -328,3 +328,40 @@ def wait_for(check: Callable[[], Any], seconds: float = 30, message: str = "") -
             return value
         time.sleep(0.1)
     pytest.fail(message or "condition not met in time")
+
+
+@pytest.fixture
+def webhook_receivers() -> Iterator[Callable[..., Any]]:
+    """Start webhook receivers on loopback (tests/webhook_receiver.py); stopped after the test."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    started: list[WebhookReceiver] = []
+
+    def start(status: int = 204, *, hang: bool = False) -> WebhookReceiver:
+        receiver = WebhookReceiver(status=status, hang=hang).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def task_report(name: str, tenant: Tenant) -> dict[str, Any] | None:
+    """Queue a probe task (tests.celery_probe) in `tenant`; once the (one, sequential)
+    worker has also run one queued after it, return what the probe reported, or None when
+    it was skipped."""
+    import uuid
+
+    from django.core.cache import caches
+
+    import tests.celery_probe  # noqa: F401  (registers the probe tasks in this process too)
+    from config.celery import app
+
+    key, after = f"probe:{uuid.uuid4().hex}", f"probe:{uuid.uuid4().hex}"
+    with tenant_context(tenant):
+        app.tasks[name].apply_async(kwargs={"key": key})
+    app.tasks["probe.connection_state"].apply_async(kwargs={"key": after})
+    wait_for(lambda: caches["platform"].get(after), message="the worker did not answer")
+    value = caches["platform"].get(key)
+    return dict(value) if value else None

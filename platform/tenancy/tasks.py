@@ -4,8 +4,8 @@ On publish, `TenantTask` adds message headers naming the active tenant and the r
 In the worker it enters that tenant before the task body and leaves it after, even when
 the body raises (the worker then returns to the public schema). A message that needs a
 tenant and arrives without one (sent by name, by beat, or by another service) is refused,
-never run against the public schema. Tasks of a suspended, archived or quarantined tenant
-are skipped.
+never run against the public schema. Tasks of a suspended, archived, quarantined or
+in-maintenance tenant are skipped, and the skip is logged with its reason.
 
 Where tasks wait: a tenant task goes to the `tenants` queue, which the broker transport
 turns into one lane per tenant served in turn (tenancy.lanes, tenancy.broker), so one
@@ -64,17 +64,23 @@ def header_of(task: Task, name: str) -> str | None:
     return str(value) if value else None
 
 
-def _load_tenant(tenant_id: str) -> TenantRef | None:
+def _load_tenant(tenant_id: str) -> tuple[TenantRef | None, str]:
+    """The tenant to run a task in, or None and why its tasks are skipped."""
     with public_context():
         tenant = get_tenant_model().objects.filter(pk=UUID(tenant_id)).first()
     if tenant is None:
-        return None
+        return None, "deleted"
     ref = TenantRef.of(tenant)
+    # A release that failed to migrate it: its schema is behind the task's code.
+    if ref.is_in_maintenance:
+        return None, "maintenance"
     # A quarantined schema lacks tables that public has under the same name: skip, never
     # let a task read public's in their place.
-    if ref.status != ACTIVE or ref.is_quarantined:
-        return None
-    return ref
+    if ref.is_quarantined:
+        return None, "quarantined"
+    if ref.status != ACTIVE:
+        return None, ref.status
+    return ref, ""
 
 
 class TenantTask(Task):
@@ -106,9 +112,12 @@ class TenantTask(Task):
                     raise Reject(f"{self.name} arrived without a tenant", requeue=False)
                 with public_context():
                     return super().__call__(*args, **kwargs)
-            tenant = _load_tenant(tenant_id)
+            tenant, skipped_because = _load_tenant(tenant_id)
             if tenant is None:
-                logger.info("task skipped: tenant not served", extra={"task": self.name})
+                logger.info(
+                    "task skipped: tenant not served",
+                    extra={"task": self.name, "tenant_id": tenant_id, "reason": skipped_because},
+                )
                 return None
             with tenant_context(tenant), tenant_task_timed(tenant):
                 return super().__call__(*args, **kwargs)

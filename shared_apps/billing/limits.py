@@ -1,7 +1,10 @@
-"""Plan limits: what a workspace's plan lets it add (seats, projects, storage).
+"""Plan limits: what a workspace's plan lets it add (seats, projects, storage) and how many
+API requests it may make a minute.
 
 Tenant apps call `plan_limit_require` from their services; it is the only billing module
-they import. The task lanes (tenancy.lanes) learn each workspace's concurrency here too.
+they import. The API's request budgets (core.api.limits) ask `plan_api_requests_per_minute`,
+named in the API_WORKSPACE_BUDGET setting; the task lanes (tenancy.lanes) ask
+`plan_task_concurrency`.
 """
 
 from __future__ import annotations
@@ -81,3 +84,8 @@ def plan_limit(resource: str) -> int | None:
     if resource not in RESOURCES:
         raise ValueError(f"unknown plan resource: {resource}")
     return plan_for_tenant(tenant_id=require_tenant().id).limit_for(resource)
+
+
+def plan_api_requests_per_minute() -> int | None:
+    """Return the active workspace's API requests a minute under its plan (None: unlimited)."""
+    return plan_for_tenant(tenant_id=require_tenant().id).api_requests_per_minute

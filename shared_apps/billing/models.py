@@ -48,6 +48,8 @@ class Plan(models.Model):
     max_seats = models.PositiveIntegerField(null=True, blank=True)
     max_projects = models.PositiveIntegerField(null=True, blank=True)
     max_storage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The workspace's API budget, shared by all its keys and people (core.api.limits).
+    api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True, default=6000)
     # Background tasks of one workspace dispatched or running at once (tenancy.lanes): its
     # share of the workers when others wait too, never unlimited.
     max_concurrent_tasks = models.PositiveSmallIntegerField(default=2)

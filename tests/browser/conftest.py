@@ -1,23 +1,18 @@
 """Browser tests: Playwright for Python driving Debian's Chromium against a live server.
 
 Skipped, with the reason shown, where no Chromium is installed; `.ci/run` installs it and
-sets REQUIRE_BROWSER=1 so that a missing browser fails CI instead of skipping.
+sets REQUIRE_BROWSER=1 so that a missing browser fails CI instead of skipping. The live
+server they drive is `live_url` (tests/fixtures.py).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-from django.core.wsgi import get_wsgi_application
-from django.db import connection
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -40,32 +35,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="session")
-def live_url(session_tenants: Any, django_db_blocker: Any) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1; every request runs on its own thread and connection."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
-    server.set_app(StaticFilesHandler(get_wsgi_application()))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{port}"
-    server.shutdown()
-    server.server_close()
-    # Keep-alive handler threads may still hold a connection; the test database must go.
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,10 @@ class PlatformEnv(BaseSettings):
         default=BASE_DIR / ".devdata" / "media",
         description="a directory for uploaded files when no S3 bucket is configured",
     )
+    EXPORT_DIR: Path = Field(
+        default=BASE_DIR / ".devdata" / "exports",
+        description="a directory where `tenants export` writes zips when no --output is given",
+    )
     S3_BUCKET: str | None = Field(default=None, description="an S3 bucket name; enables S3 media")
     S3_ENDPOINT_URL: str | None = Field(
         default=None, description="an http(s):// URL of an S3-compatible endpoint"

@@ -47,6 +47,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 24 * 60 * 60,
         "kwargs": {"task_name": "accounts.sessions_clear"},
     },
+    # Idempotency records older than a day, in every workspace's schema.
+    "clear-idempotency-records": {
+        "task": "tenants.fan_out",
+        "schedule": 60 * 60,
+        "kwargs": {"task_name": "idempotency.records_clear"},
+    },
     "clear-expired-sessions-public": {
         "task": "accounts.sessions_clear_public",
         "schedule": 24 * 60 * 60,
@@ -54,6 +60,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Tenant schemas drifting from their migrations between releases (a table dropped by
     # hand) are quarantined before public's table of the same name is read (shared_apps.fleet).
     "tenants-verify": {"task": "tenants.verify", "schedule": 15 * 60},
+    # Webhook deliveries whose message was lost are queued again; old ones are forgotten.
+    "webhook-deliveries-maintain": {
+        "task": "tenants.fan_out",
+        "schedule": 10 * 60,
+        "kwargs": {"task_name": "webhooks.deliveries_maintain"},
+    },
 }
 # Tenant tasks go to `tenants` (the ready list the lanes refill), PlatformTask to
 # `platform`, which workers of their own consume; `default` is where the previous release

@@ -2,7 +2,12 @@
 
 import os
 
-from config.settings.base import *  # noqa: F403
+from config.settings.devservers import dev_servers_use
+
+# Before base reads the environment: a second terminal finds `make run`'s servers.
+dev_servers_use()
+
+from config.settings.base import *  # noqa: E402, F403
 
 SECRET_KEY = "test-only-key-5d1e2c3b4a596877"
 DEBUG = False
@@ -26,6 +31,9 @@ if os.environ.get("TEST_WORKER_SMTP_PORT"):
     EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["TEST_WORKER_SMTP_PORT"])
     EMAIL_USE_TLS = EMAIL_USE_SSL = False
     EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
+# Webhook receivers in tests listen on loopback over plain HTTP, and hang for a second at most.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = WEBHOOKS_ALLOW_PLAIN_HTTP = True
+WEBHOOKS_CONNECT_TIMEOUT = WEBHOOKS_READ_TIMEOUT = 1.0
 # The outbox is read in-process; the worker's delivery path has its own tests.
 MAIL_DELIVERY = "inline"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405
