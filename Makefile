@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness shell image smoke manifests-check
 
 help:
-	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
+	@echo "make run        start web, the workers and scheduler on http://localhost:8000/"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
 	@echo "make migrate    migrate the public schema and every tenant"
 	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
