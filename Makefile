@@ -10,10 +10,10 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness shell image smoke manifests-check
 
 help:
-	@echo "make run        start web, worker and scheduler on http://localhost:8000/"
+	@echo "make run        start web, the workers and scheduler on http://localhost:8000/"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
 	@echo "make migrate    migrate the public schema and every tenant"
 	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
@@ -104,6 +104,9 @@ bench-provisioning: $(STAMP)
 
 bench-observability: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/observability.py
+
+bench-fairness: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/fairness.py
 
 bench-api: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/api.py

@@ -154,6 +154,62 @@ def otlp_receiver() -> Iterator[Any]:
     receiver.stop()
 
 
+def worker_start(
+    log_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a real worker process (`args`: its options) logging to `log_path`; return it
+    once it is ready."""
+    db = tenant_connection().settings_dict
+    database_url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "-I",
+            "tests.celery_probe",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
+            **(env or {}),
+        },
+    )
+    log.close()  # the child has its own descriptor
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the test worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return process
+
+
+def worker_stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_log(
     session_tenants: Any,
@@ -164,43 +220,21 @@ def celery_worker_log(
     otlp_receiver: Any,
     django_db_blocker: Any,
 ) -> Iterator[Path]:
-    """One real worker process (solo pool: tasks run one after another in one process)."""
+    """One real worker process (solo pool: tasks run one after another in one process),
+    consuming every queue: tenants (refilled from the lanes), platform and the legacy one."""
     import redis
     from django.conf import settings
 
     from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET
 
-    db = tenant_connection().settings_dict
-    database_url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # the tests' own broker db
-    ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "worker.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "-I",
-            "tests.celery_probe",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    process = worker_start(
+        log_path,
+        "--pool",
+        "solo",
         env={
-            **os.environ,
             **s3_server,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
             # Billing on in the worker, against the fake (the test process turns it on per test).
             "STRIPE_SECRET_KEY": API_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -216,21 +250,56 @@ def celery_worker_log(
             "OTEL_EXPORTER_OTLP_HEADERS": "",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "TRACES_SAMPLE_RATE": "1",  # every trace: the test follows one request's task
-            "DATABASE_URL": database_url,
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },
     )
     try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the test worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
         yield log_path
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        worker_stop(process)
+
+
+# Away from the test worker's broker database: nothing consumes these lanes but the test.
+LANES_DB = 5
+
+
+def broker_url(db: int) -> str:
+    """The broker's Redis URL, pointed at another database."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    return urlsplit(settings.CELERY_BROKER_URL)._replace(path=f"/{db}").geturl()
+
+
+def publish_on(
+    connection: Any, name: str, *, options: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """Queue task `name` through this broker connection, not the one settings name."""
+    from config.celery import app
+
+    # Celery's apply_async takes a connection; its type stubs do not say so.
+    app.tasks[name].apply_async(  # type: ignore[call-arg]
+        kwargs=kwargs, connection=connection, **(options or {})
+    )
+
+
+@pytest.fixture
+def lanes_db(settings: Any) -> Iterator[Any]:
+    """Task lanes in a Redis database of their own (the broker URL points there), empty."""
+    from config.celery import app
+    from tenancy.lanes import broker_lanes
+
+    # Celery reads the broker URL once, when its producer pool is first made (a countdown
+    # asks for it): make it now, for the suite's broker, before the URL changes below.
+    assert app.producer_pool is not None
+    settings.CELERY_BROKER_URL = broker_url(LANES_DB)
+    settings.TASKS_FAIR_SCHEDULING = True
+    settings.TASKS_READY_DEPTH = 1
+    settings.TASKS_TENANT_CONCURRENCY = 10
+    lanes = broker_lanes()
+    lanes.client.flushdb()
+    yield lanes
+    lanes.client.flushdb()
 
 
 @pytest.fixture

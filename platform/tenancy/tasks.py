@@ -7,6 +7,12 @@ tenant and arrives without one (sent by name, by beat, or by another service) is
 never run against the public schema. Tasks of a suspended, archived, quarantined or
 in-maintenance tenant are skipped, and the skip is logged with its reason.
 
+Where tasks wait: a tenant task goes to the `tenants` queue, which the broker transport
+turns into one lane per tenant served in turn (tenancy.lanes, tenancy.broker), so one
+workspace's flood does not delay another's task; a `PlatformTask` goes to the `platform`
+queue, which workers of its own consume, so no tenant can delay it. Nothing is configured
+per task.
+
 tenant-schemas-celery does the schema switch on the connection only: the cache namespace,
 storage prefix and log fields here follow tenancy's ContextVar, and a message without a
 schema header runs in public there. Hence this small class instead.
@@ -26,6 +32,7 @@ from django_tenants.utils import get_tenant_model
 
 from core.request_context import current_request_id, request_id_context
 from tenancy.context import TenantRef, current_tenant, public_context, tenant_context
+from tenancy.lanes import PLATFORM_QUEUE
 from tenancy.metrics import tenant_task_timed
 
 logger = logging.getLogger(__name__)
@@ -49,7 +56,8 @@ def outgoing_headers() -> dict[str, str]:
     return headers
 
 
-def _incoming(task: Task, name: str) -> str | None:
+def header_of(task: Task, name: str) -> str | None:
+    """A custom header of the message the task is running from, if any."""
     # Depending on the broker, custom headers are merged into the request or kept apart.
     headers = getattr(task.request, "headers", None) or {}
     value = headers.get(name) or getattr(task.request, name, None)
@@ -96,8 +104,8 @@ class TenantTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.request.called_directly:
             return super().__call__(*args, **kwargs)  # a plain call runs where the caller is
-        with request_id_context(_incoming(self, REQUEST_HEADER)):
-            tenant_id = _incoming(self, TENANT_HEADER)
+        with request_id_context(header_of(self, REQUEST_HEADER)):
+            tenant_id = header_of(self, TENANT_HEADER)
             if tenant_id is None:
                 if self.requires_tenant:
                     logger.error("task refused: no tenant", extra={"task": self.name})
@@ -116,7 +124,9 @@ class TenantTask(Task):
 
 
 class PlatformTask(TenantTask):
-    """A task for the whole platform (fan-out, billing): runs on the public schema."""
+    """A task for the whole platform (fan-out, billing, e-mail): runs on the public schema,
+    from the platform queue."""
 
     abstract = True
     requires_tenant = False
+    queue = PLATFORM_QUEUE

@@ -3,7 +3,8 @@ API requests it may make a minute.
 
 Tenant apps call `plan_limit_require` from their services; it is the only billing module
 they import. The API's request budgets (core.api.limits) ask `plan_api_requests_per_minute`,
-named in the API_WORKSPACE_BUDGET setting.
+named in the API_WORKSPACE_BUDGET setting; the task lanes (tenancy.lanes) ask
+`plan_task_concurrency`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db import connection
 
 from shared_apps.billing.errors import PlanLimitReachedError
 from shared_apps.billing.selectors import plan_for_tenant
-from tenancy import require_tenant
+from tenancy import public_context, require_tenant
 
 RESOURCES = {
     "seats": "members (pending invitations included)",
@@ -70,6 +71,12 @@ def plan_limit_require(*, resource: str, used: Callable[[], int], adding: int = 
         resource=resource,
         limit=limit,
     )
+
+
+def plan_task_concurrency(tenant_id: uuid.UUID) -> int:
+    """Return how many of the workspace's background tasks may run at once (its plan's)."""
+    with public_context():  # asked by the worker between tasks, inside no tenant
+        return plan_for_tenant(tenant_id=tenant_id).max_concurrent_tasks
 
 
 def plan_limit(resource: str) -> int | None:

@@ -7,9 +7,10 @@ Two causes (`Tenant.QuarantineCause`):
 - a failed migration, found by `tenants migrate`: the schema is whole but behind the
   release. Its hosts answer 503 "maintenance" with Retry-After (`tenant_maintenance`).
 
-Either way the request never enters the schema, its tasks are skipped (logged) and
-`tenants run` refuses it. Each change is audited (`tenant.quarantine`, `tenant.release`,
-with the cause) and every process stops (or starts) routing the tenant at once.
+Either way the request never enters the schema, its queued tasks are dropped (any
+already handed to a worker are skipped, logged) and `tenants run` refuses it. Each change
+is audited (`tenant.quarantine`, `tenant.release`, with the cause) and every process
+stops (or starts) routing the tenant at once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shared_apps.tenants.models import QuarantineCause as Cause
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
 from tenancy.host_routes import routes_changed
+from tenancy.lanes import tenant_tasks_drop
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def tenant_quarantine(
         entry.detail["changed"] = changed
     if changed:
         routes_changed()  # a bulk update sends no signal; the hosts must stop at once
+        tenant_tasks_drop(tenant.id)  # likewise its queued tasks (tenancy.lanes)
         logger.warning(
             "tenant quarantined",
             extra={"tenant_id": str(tenant.id), "cause": str(cause), "reason": reason},

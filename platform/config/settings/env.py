@@ -140,6 +140,13 @@ class PlatformEnv(BaseSettings):
     METRICS_WORKER_PORT: Annotated[int, Field(ge=1, le=65535)] | None = Field(
         default=None, description="a TCP port where the Celery worker serves its metrics"
     )
+    TASKS_FAIR_SCHEDULING: bool = Field(
+        default=True,
+        description="true: each workspace's tasks take turns; false: first come, first served",
+    )
+    TASKS_READY_DEPTH: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=2, description="tenant tasks kept ready for the workers (1 to 1000)"
+    )
 
     @field_validator("METRICS_TOKEN")
     @classmethod

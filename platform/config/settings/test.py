@@ -18,8 +18,9 @@ ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Signups are what most tests do; the limit has tests of its own.
 RATE_LIMITS = {**RATE_LIMITS, "signup": {"client": "1000/m"}}  # noqa: F405
-# The test session's worker listens on its own Redis database, away from `make run`'s.
-CELERY_BROKER_URL = ENV.redis(2)  # noqa: F405
+# The test session's worker listens on its own Redis database, away from `make run`'s
+# (a test that starts a worker of its own gives it another, TEST_BROKER_DB).
+CELERY_BROKER_URL = ENV.redis(int(os.environ.get("TEST_BROKER_DB", "2")))  # noqa: F405
 # Tests create tenants from the template unless a test fills the pool itself.
 TENANT_POOL_SIZE = 0
 # Tests never reach a real mail server: the test process reads its outbox in memory, and
