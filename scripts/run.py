@@ -1,7 +1,8 @@
-"""`make run`: migrate, make sure the demo workspace exists, then run web, worker and beat.
+"""`make run`: migrate, make sure the demo workspace exists, then run web, the two workers
+(tenant tasks, the platform queue) and beat.
 
 Started by scripts/devservices.py, which has already set DATABASE_URL and REDIS_URL
-(embedded servers where none were configured). Ctrl-C stops all three processes; the
+(embedded servers where none were configured). Ctrl-C stops every process; the
 embedded servers are then stopped by devservices.
 """
 
@@ -89,9 +90,19 @@ def main() -> int:
     manager.add_process(
         "web", f"{PYTHON} manage.py runserver 127.0.0.1:{PORT}", env=env, cwd=str(ROOT)
     )
+    # Tenant tasks (one lane per workspace, taking turns) and the platform's own queue,
+    # each with workers of its own as in production (docs/operations.md).
     manager.add_process(
         "worker",
-        f"{PYTHON} -m celery -A config worker --loglevel INFO --concurrency 2",
+        f"{PYTHON} -m celery -A config worker --loglevel INFO --concurrency 2"
+        " --queues tenants,default -n tenants@%h",
+        env=env,
+        cwd=str(ROOT),
+    )
+    manager.add_process(
+        "platform-worker",
+        f"{PYTHON} -m celery -A config worker --loglevel INFO --concurrency 1"
+        " --queues platform -n platform@%h",
         env=env,
         cwd=str(ROOT),
     )
@@ -107,7 +118,7 @@ def main() -> int:
     try:
         manager.loop()
     except BaseException:
-        manager.terminate()  # never leave web, worker or beat running on our way out
+        manager.terminate()  # never leave web, a worker or beat running on our way out
         raise
     return manager.returncode or 0
 

@@ -24,6 +24,8 @@ from tenancy.schemas import schema_name_for
 from tenant_apps.members.models import Invitation
 from tenant_apps.members.services import INVITATION_DAYS
 from tenant_apps.projects.models import Attachment, Export, Project, Task
+from tenant_apps.webhooks.models import Delivery, Endpoint
+from tenant_apps.webhooks.signing import secret_generate
 from tenant_apps.workspace.models import WorkspaceSettings
 
 TEST_PASSWORD = "correct-horse-battery-staple"
@@ -118,6 +120,32 @@ class WorkspaceSettingsFactory(factory.django.DjangoModelFactory[WorkspaceSettin
 
     singleton = True
     timezone = "UTC"
+
+
+class EndpointFactory(factory.django.DjangoModelFactory[Endpoint]):
+    """An enabled endpoint for project events; pass `url` of a test receiver to send to it."""
+
+    class Meta:
+        model = Endpoint
+
+    url = factory.Sequence(lambda n: f"https://hooks{n}.example.com/in")
+    events = factory.LazyFunction(lambda: ["project.created", "project.updated"])
+    secret = factory.LazyFunction(secret_generate)
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory[Delivery]):
+    """A pending delivery of a `project.created` event, due now."""
+
+    class Meta:
+        model = Delivery
+
+    endpoint = factory.SubFactory(EndpointFactory)
+    event_id = factory.LazyFunction(uuid.uuid4)
+    event_type = "project.created"
+    body = factory.LazyAttribute(
+        lambda d: f'{{"id":"msg_{d.event_id.hex}","type":"project.created","data":{{}}}}'
+    )
+    next_attempt_at = factory.LazyFunction(timezone.now)
 
 
 # PUBLIC SCHEMA --------------------------------------------------------------------------

@@ -7,14 +7,20 @@ test's transaction, like any other row.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
+from django.db import connection
 from django.test import Client
 
 from shared_apps.accounts.models import User
@@ -118,6 +124,36 @@ def _fresh_tenancy_state() -> Iterator[None]:
     tenant_connection().set_schema_to_public()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def live_url(session_tenants: Any, django_db_blocker: Any) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1; every request runs on its own thread and connection.
+
+    What the tests read through it must be committed (session tenants are; see
+    `in_own_connection`). Browsers and the API contract test drive it.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedWSGIServer(("127.0.0.1", port), _QuietHandler, allow_reuse_address=True)
+    server.set_app(StaticFilesHandler(get_wsgi_application()))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{port}"
+    server.shutdown()
+    server.server_close()
+    # Keep-alive handler threads may still hold a connection; the test database must go.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def tenant_a(db: None, session_tenants: tuple[Tenant, Tenant]) -> Tenant:
     return session_tenants[0]
@@ -146,6 +182,14 @@ def owner_a(client_a: Client, tenant_a: Tenant) -> Client:
     with tenant_context(tenant_a):
         client_a.force_login(User.objects.get(email=TENANT_A.owner_email))
     return client_a
+
+
+@pytest.fixture
+def owner_b(client_b: Client, tenant_b: Tenant) -> Client:
+    """Tenant B's browser, signed in as its owner (a session in tenant B's schema)."""
+    with tenant_context(tenant_b):
+        client_b.force_login(User.objects.get(email=TENANT_B.owner_email))
+    return client_b
 
 
 def browser_for(tenant: Tenant, user: User) -> Client:
@@ -192,6 +236,24 @@ def _fresh_rate_limits() -> None:
 def fresh_signup_throttle() -> None:
     """Signups earlier in the session do not count against this test's (rate limits are
     forgotten before every test; the fixture names the dependency)."""
+
+
+def in_own_connection(work: Callable[[], object], tenant: Tenant | None = None) -> None:
+    """Run `work` on another thread, hence another connection: what it writes is committed."""
+    import threading
+
+    from django.db import connections
+
+    def run() -> None:
+        try:
+            with tenant_context(tenant) if tenant else public_context():
+                work()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
 
 
 def table_columns(schema_name: str, table: str) -> set[str]:

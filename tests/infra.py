@@ -1,6 +1,5 @@
-"""Real services for a test session: a live HTTP server of the app, an S3-compatible server
-(moto in server mode) and a Celery worker process. Each is started once, on first use, and
-stopped at the end."""
+"""Real services for a test session: an S3-compatible server (moto in server mode) and a
+Celery worker process. Both are started once, on first use, and stopped at the end."""
 
 from __future__ import annotations
 
@@ -8,17 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-from django.core.wsgi import get_wsgi_application
-from django.db import connection
 from django.test.utils import override_settings
 
 from shared_apps.tenants.models import Tenant
@@ -45,33 +39,6 @@ def _wait_for_port(port: int, seconds: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port}")
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="session")
-def live_url(session_tenants: Any, django_db_blocker: Any) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1; every request runs on its own thread and connection.
-
-    It serves what is committed: tests reach it from browsers or their own HTTP clients.
-    """
-    port = _free_port()
-    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler, allow_reuse_address=True)
-    server.set_app(StaticFilesHandler(get_wsgi_application()))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{port}"
-    server.shutdown()
-    server.server_close()
-    # Keep-alive handler threads may still hold a connection; the test database must go.
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +154,62 @@ def otlp_receiver() -> Iterator[Any]:
     receiver.stop()
 
 
+def worker_start(
+    log_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a real worker process (`args`: its options) logging to `log_path`; return it
+    once it is ready."""
+    db = tenant_connection().settings_dict
+    database_url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "-I",
+            "tests.celery_probe",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
+            **(env or {}),
+        },
+    )
+    log.close()  # the child has its own descriptor
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the test worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return process
+
+
+def worker_stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_log(
     session_tenants: Any,
@@ -197,43 +220,21 @@ def celery_worker_log(
     otlp_receiver: Any,
     django_db_blocker: Any,
 ) -> Iterator[Path]:
-    """One real worker process (solo pool: tasks run one after another in one process)."""
+    """One real worker process (solo pool: tasks run one after another in one process),
+    consuming every queue: tenants (refilled from the lanes), platform and the legacy one."""
     import redis
     from django.conf import settings
 
     from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET
 
-    db = tenant_connection().settings_dict
-    database_url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # the tests' own broker db
-    ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "worker.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "-I",
-            "tests.celery_probe",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    process = worker_start(
+        log_path,
+        "--pool",
+        "solo",
         env={
-            **os.environ,
             **s3_server,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test",
             # Billing on in the worker, against the fake (the test process turns it on per test).
             "STRIPE_SECRET_KEY": API_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -249,21 +250,56 @@ def celery_worker_log(
             "OTEL_EXPORTER_OTLP_HEADERS": "",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "TRACES_SAMPLE_RATE": "1",  # every trace: the test follows one request's task
-            "DATABASE_URL": database_url,
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'platform'}",
         },
     )
     try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the test worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
         yield log_path
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        worker_stop(process)
+
+
+# Away from the test worker's broker database: nothing consumes these lanes but the test.
+LANES_DB = 5
+
+
+def broker_url(db: int) -> str:
+    """The broker's Redis URL, pointed at another database."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    return urlsplit(settings.CELERY_BROKER_URL)._replace(path=f"/{db}").geturl()
+
+
+def publish_on(
+    connection: Any, name: str, *, options: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """Queue task `name` through this broker connection, not the one settings name."""
+    from config.celery import app
+
+    # Celery's apply_async takes a connection; its type stubs do not say so.
+    app.tasks[name].apply_async(  # type: ignore[call-arg]
+        kwargs=kwargs, connection=connection, **(options or {})
+    )
+
+
+@pytest.fixture
+def lanes_db(settings: Any) -> Iterator[Any]:
+    """Task lanes in a Redis database of their own (the broker URL points there), empty."""
+    from config.celery import app
+    from tenancy.lanes import broker_lanes
+
+    # Celery reads the broker URL once, when its producer pool is first made (a countdown
+    # asks for it): make it now, for the suite's broker, before the URL changes below.
+    assert app.producer_pool is not None
+    settings.CELERY_BROKER_URL = broker_url(LANES_DB)
+    settings.TASKS_FAIR_SCHEDULING = True
+    settings.TASKS_READY_DEPTH = 1
+    settings.TASKS_TENANT_CONCURRENCY = 10
+    lanes = broker_lanes()
+    lanes.client.flushdb()
+    yield lanes
+    lanes.client.flushdb()
 
 
 @pytest.fixture
@@ -292,3 +328,40 @@ def wait_for(check: Callable[[], Any], seconds: float = 30, message: str = "") -
             return value
         time.sleep(0.1)
     pytest.fail(message or "condition not met in time")
+
+
+@pytest.fixture
+def webhook_receivers() -> Iterator[Callable[..., Any]]:
+    """Start webhook receivers on loopback (tests/webhook_receiver.py); stopped after the test."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    started: list[WebhookReceiver] = []
+
+    def start(status: int = 204, *, hang: bool = False) -> WebhookReceiver:
+        receiver = WebhookReceiver(status=status, hang=hang).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def task_report(name: str, tenant: Tenant) -> dict[str, Any] | None:
+    """Queue a probe task (tests.celery_probe) in `tenant`; once the (one, sequential)
+    worker has also run one queued after it, return what the probe reported, or None when
+    it was skipped."""
+    import uuid
+
+    from django.core.cache import caches
+
+    import tests.celery_probe  # noqa: F401  (registers the probe tasks in this process too)
+    from config.celery import app
+
+    key, after = f"probe:{uuid.uuid4().hex}", f"probe:{uuid.uuid4().hex}"
+    with tenant_context(tenant):
+        app.tasks[name].apply_async(kwargs={"key": key})
+    app.tasks["probe.connection_state"].apply_async(kwargs={"key": after})
+    wait_for(lambda: caches["platform"].get(after), message="the worker did not answer")
+    value = caches["platform"].get(key)
+    return dict(value) if value else None

@@ -9,6 +9,7 @@ is rolled back, so one example's tenant, project or invitation is gone before th
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.db import connection, transaction
@@ -31,7 +32,7 @@ from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
 from tenancy.host_routes import ROUTES
 from tenant_apps.members.models import Invitation
-from tenant_apps.projects.models import Project, Task
+from tenant_apps.projects.models import Attachment, Project, Task
 from tests.factories import TEST_PASSWORD, ProjectFactory
 from tests.fixtures import TENANT_A, browser_for, follow_handoff
 
@@ -643,3 +644,89 @@ def test_project_api_answers_201_or_a_problem(
         assert _count(tenant_a, Project) == before + (response.status_code == 201), described
         if response.status_code == 201:
             assert_renders(client, f"/projects/{response.json()['id']}/", described, caplog)
+
+
+invitation_object = mutated(
+    {"email": email, "role": st.sampled_from(User.Role.values)}, json_hostile
+)
+
+
+@fuzz(60)
+@given(sent=json_request(invitation_object))
+def test_invitation_api_answers_201_or_a_problem(
+    fuzz_owner: tuple[Client, User], tenant_a: Tenant, caplog: pytest.LogCaptureFixture, sent: Any
+) -> None:
+    client, _owner = fuzz_owner
+    body, content_type = sent
+    with rolled_back(caplog):
+        before = _count(tenant_a, Invitation)
+        response = client.post("/api/v1/invitations", data=body, content_type=content_type)
+        described = _described("POST", "/api/v1/invitations", body, response)
+
+        assert_no_server_error(described, response, caplog)
+        if response.status_code != 201:
+            assert 400 <= response.status_code < 500, described
+            assert_problem(described, response)
+        assert _count(tenant_a, Invitation) == before + (response.status_code == 201), described
+        if response.status_code == 201:
+            assert_renders(client, "/members/", described, caplog)
+
+
+# A file's name is the uploader's to choose: any text, a path, nothing at all.
+file_name = st.one_of(hostile_text, st.sampled_from(["", ".", "..", "../../x.txt", "a\x00b.txt"]))
+
+
+def sent_file(name: str, body: bytes) -> io.BytesIO:
+    """A file part as the test client encodes it, named as a hostile client would name it
+    (SimpleUploadedFile refuses some of these names before anything is sent)."""
+    part = io.BytesIO(body)
+    part.name = name
+    return part
+
+
+file_part = st.builds(sent_file, file_name, weighted((4, st.binary(min_size=1)), (1, st.just(b""))))
+upload_fields = weighted(
+    (4, st.fixed_dictionaries({"file": file_part})),
+    # No file, or a stranger beside it.
+    (1, st.fixed_dictionaries({}, optional={"file": file_part, "extra": hostile_text})),
+)
+
+
+@pytest.fixture
+def fuzz_media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
+    }
+    return tmp_path
+
+
+@fuzz(40)
+@given(fields=upload_fields)
+def test_attachment_upload_api_answers_201_or_a_problem(
+    fuzz_owner: tuple[Client, User],
+    fuzz_media: Path,
+    tenant_a: Tenant,
+    caplog: pytest.LogCaptureFixture,
+    fields: dict[str, Any],
+) -> None:
+    client, _owner = fuzz_owner
+    with rolled_back(caplog):
+        with tenant_context(tenant_a):
+            project = ProjectFactory.create()
+        path = f"/api/v1/projects/{project.pk}/attachments"
+        response = client.post(path, fields)
+        described = _described("POST", path, fields, response)
+
+        assert_no_server_error(described, response, caplog)
+        with tenant_context(tenant_a):
+            stored = Attachment.objects.filter(project=project).count()
+        if response.status_code != 201:
+            assert 400 <= response.status_code < 500, described
+            assert_problem(described, response)
+        assert stored == (response.status_code == 201), described
+        if response.status_code == 201:
+            link = client.get(urlsplit(response.json()["download_url"]).path)
+            assert link.status_code == 200, described
+            assert_renders(client, f"/projects/{project.pk}/", described, caplog)

@@ -12,7 +12,6 @@ takes the foreign keys of other tables with it, which no later test should inher
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-import tests.celery_probe  # noqa: F401  (registers the probe tasks in this process too)
-from config.celery import app
 from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
 from shared_apps.fleet.creation import tenant_create
@@ -31,7 +28,7 @@ from shared_apps.tenants.models import Tenant
 from tenancy import public_context, tenant_context
 from tests.factories import TEST_PASSWORD, UserFactory
 from tests.fixtures import CliResult, sign_in, tenant_purge
-from tests.infra import wait_for
+from tests.infra import task_report
 
 BROKEN = "gamma"
 STAFF_EMAIL = "staff@platform.test"
@@ -76,20 +73,6 @@ def _audit(action: str, tenant: Tenant) -> list[AuditRecord]:
         return list(AuditRecord.objects.filter(action=action, tenant_id=tenant.id))
 
 
-def _task_report(name: str, tenant: Tenant) -> dict[str, Any] | None:
-    """Queue a probe task in `tenant`; once the (one, sequential) worker has also run one
-    queued after it, return what the probe reported, or None when it was skipped."""
-    from django.core.cache import caches
-
-    key, after = f"probe:{uuid.uuid4().hex}", f"probe:{uuid.uuid4().hex}"
-    with tenant_context(tenant):
-        app.tasks[name].apply_async(kwargs={"key": key})
-    app.tasks["probe.connection_state"].apply_async(kwargs={"key": after})
-    wait_for(lambda: caches["platform"].get(after), message="the worker did not answer")
-    value = caches["platform"].get(key)
-    return dict(value) if value else None
-
-
 def test_a_missing_table_reads_public_until_quarantined_then_the_host_answers_503(
     broken: Tenant,
     committed: tuple[Tenant, Tenant],
@@ -117,6 +100,12 @@ def test_a_missing_table_reads_public_until_quarantined_then_the_host_answers_50
     assert report["newly_quarantined"] == [BROKEN]
     assert report["unchecked"] == []
     assert [tenant["subdomain"] for tenant in report["tenants"]] == [BROKEN]
+    assert report["drifted"] == [BROKEN]
+    drift = report["tenants"][0].pop("drift")
+    # the table, its sequence, and the foreign keys that CASCADE took from other tables
+    assert drift["missing"]["relation"] == ["accounts_user", "accounts_user_id_seq"]
+    assert "accounts_user_groups" in " ".join(drift["missing"]["constraint"])
+    assert (drift["extra"], drift["changed"]) == ({}, {})
     assert report["tenants"][0] | {"id": ""} == {
         "id": "",
         "subdomain": BROKEN,
@@ -148,8 +137,8 @@ def test_a_missing_table_reads_public_until_quarantined_then_the_host_answers_50
     assert Client(HTTP_HOST="alpha.localhost").get("/login/").status_code == 200
 
     # its tasks are skipped by the worker; tenant A's still run
-    assert _task_report("probe.where_am_i", broken) is None
-    in_a = _task_report("probe.where_am_i", tenant_a)
+    assert task_report("probe.where_am_i", broken) is None
+    in_a = task_report("probe.where_am_i", tenant_a)
     assert in_a is not None
     assert in_a["tenant"] == "alpha"
 
@@ -194,11 +183,42 @@ def test_verify_prints_the_mismatch_for_people(
     done = manage_cli("tenants", "verify")
     assert done.returncode == 1
     lines = done.stdout.splitlines()
-    assert lines[0] == f"QUARANTINED {BROKEN}: missing tables: accounts_user"
+    # progress first: the one catalog read, then the comparison
+    assert lines[0].startswith("read the catalog of 3 tenant(s) in ")
+    assert lines[1].startswith("compared 3 tenant(s) with the template in ")
+    assert lines[2] == f"QUARANTINED {BROKEN}: missing tables: accounts_user"
     assert lines[-1] == (
         "3 tenant(s) checked, 0 not at the template's migrations (not checked), "
-        "1 quarantined, 0 released"
+        "1 drifted, 1 quarantined, 0 released"
     )
+
+
+def test_drift_that_breaks_nothing_is_reported_per_tenant_and_served(
+    tenant_b: Tenant, tenant_a: Tenant, db: None
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE INDEX by_hand ON "{tenant_b.schema_name}".projects_project (name)')
+        cursor.execute(
+            f'ALTER TABLE "{tenant_b.schema_name}".projects_task ALTER title TYPE varchar(300)'
+        )
+        cursor.execute(f"COMMENT ON TABLE \"{tenant_b.schema_name}\".projects_task IS 'hand'")
+        cursor.execute(f'ALTER TABLE "{tenant_b.schema_name}".projects_project DROP description')
+    done = fleet_verify(actor="test")
+    (beta,) = done.findings
+    assert (beta.subdomain, beta.is_broken, done.still_quarantined) == ("beta", False, [])
+    assert beta.drift.as_dict() == {
+        "missing": {"column": ["projects_project.description"]},
+        "extra": {"comment": ["projects_task"], "index": ["projects_project.by_hand"]},
+        "changed": {"column": ["projects_task.title"], "column_order": ["projects_project"]},
+    }
+    assert done.drifted == ["beta"]  # tenant A, the same as the template, is not named
+    assert beta.drift.lines() == [
+        "missing column: projects_project.description",
+        "extra comment: projects_task",
+        "extra index: projects_project.by_hand",
+        "changed column: projects_task.title",
+        "changed column_order: projects_project",
+    ]
 
 
 @pytest.mark.parametrize("extra_tenants", [0, 3])

@@ -18,7 +18,14 @@ GOOD = {
 
 def start(settings_module: str, **env: str | None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    environment.update({"PLATFORM_ENV_FILE": "/nonexistent/.env", **GOOD})
+    # Neither a developer's .env nor the servers `make run` recorded (tests/test_devservers.py).
+    environment.update(
+        {
+            "PLATFORM_ENV_FILE": "/nonexistent/.env",
+            "PLATFORM_DEVSERVICES_STATE": "/nonexistent/services.json",
+            **GOOD,
+        }
+    )
     for key, value in env.items():
         if value is None:
             environment.pop(key, None)
@@ -47,8 +54,9 @@ def test_valid_configuration_starts() -> None:
     [
         (
             {"DATABASE_URL": None},
-            "Configuration error: DATABASE_URL is not set: expected a "
-            "postgresql://user:password@host:port/database URL",
+            "Configuration error: DATABASE_URL is not set and no development servers are "
+            "running in this checkout: start them with `make services-up` (or `make run`), "
+            "or set the URLs (see .env.example)",
         ),
         (
             {"REDIS_URL": "localhost:6379"},

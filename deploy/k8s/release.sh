@@ -25,6 +25,6 @@ if ! kubectl -n "$namespace" wait --for=condition=complete job/platform-release 
   exit 1
 fi
 kubectl apply -f "$rendered"
-for deployment in platform-web platform-worker platform-beat; do
+for deployment in platform-web platform-worker platform-platform-worker platform-beat; do
   kubectl -n "$namespace" rollout status "deployment/$deployment" --timeout=15m
 done

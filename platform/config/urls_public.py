@@ -5,7 +5,8 @@ from django.urls import include, path
 from two_factor.urls import urlpatterns as two_factor_urls
 
 from core.admin_sites import platform_admin_site
-from core.views import api_not_found, errors_catalogue, health
+from core.health import health
+from core.views import api_not_found, errors_catalogue
 from shared_apps.accounts.sign_in import LoginView
 from shared_apps.billing.api.views import StripeWebhookApi
 from shared_apps.signup.api.views import SignupApi
@@ -21,7 +22,7 @@ urlpatterns = [
     path("", include("shared_apps.accounts.device_urls")),  # before: same paths, gated
     path("", include(two_factor_urls)),
     path(settings.ADMIN_URL, platform_admin_site.urls),
-    path("health/", health, name="health"),
+    path("health/", health, name="health"),  # answered by core.health.ProbeMiddleware first
     path("errors/", errors_catalogue, name="errors"),
     # Last: an unknown API path answers problem+json, not the HTML 404 page.
     path("api/<path:rest>", api_not_found),

@@ -281,7 +281,33 @@ def version(request: HttpRequest) -> HttpResponse:
     return _json(version_info(detailed=metrics.bearer_token_valid(request)))
 
 
+def health(request: HttpRequest) -> HttpResponse:
+    """Answer 200 when the database and the cache respond, 503 otherwise (for load balancers).
+
+    The older, lighter probe, kept for what calls it: /readyz checks more. Like the others it
+    answers on every host, a suspended or unknown workspace's included.
+    """
+    checks = {
+        "database": "ok" if _passes(database_check) else "unavailable",
+        "cache": "ok" if _passes(cache_check) else "unavailable",
+    }
+    healthy = all(state == "ok" for state in checks.values())
+    return _json(
+        {"status": "ok" if healthy else "degraded", "checks": checks},
+        status=200 if healthy else 503,
+    )
+
+
+def _passes(check: Callable[[], None]) -> bool:
+    try:
+        check()
+    except Exception:
+        return False
+    return True
+
+
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+    "/health/": health,
     "/healthz": healthz,
     "/readyz": readyz,
     "/version": version,

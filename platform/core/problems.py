@@ -33,6 +33,7 @@ PROBLEM_CODES: dict[str, tuple[int, str]] = {
     "internal_error": (500, "Internal error"),
     "tenant_suspended": (403, "Workspace suspended"),
     "tenant_unavailable": (503, "Workspace temporarily unavailable"),
+    "tenant_maintenance": (503, "Workspace under maintenance"),
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -327,3 +328,16 @@ def uninstrument() -> None:
         RequestsInstrumentor(),
     ):
         instrumentor.uninstrument()
+
+
+@contextmanager
+def outbound_untraced() -> Iterator[None]:
+    """HTTP calls in this block carry no trace headers and make no span.
+
+    For requests to addresses a customer chose (webhooks): a `traceparent` header would hand
+    them the platform's trace ids, and a span would keep their URL in our traces.
+    """
+    from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+
+    with suppress_http_instrumentation():
+        yield

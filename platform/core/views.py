@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from core import health as health_checks
 from core.errors import error_catalogue
 from core.problems import is_api_request, problem_response
 from core.ratelimit import ThrottledError
-
-
-@never_cache
-def health(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when the database and the cache respond, 503 otherwise (for load balancers).
-
-    The older, lighter probe, kept for what calls it: /readyz checks more (core.health).
-    """
-    checks = {
-        "database": "ok" if _passes(health_checks.database_check) else "unavailable",
-        "cache": "ok" if _passes(health_checks.cache_check) else "unavailable",
-    }
-    healthy = all(state == "ok" for state in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        status=200 if healthy else 503,
-    )
-
-
-def _passes(check: Callable[[], None]) -> bool:
-    try:
-        check()
-    except Exception:
-        return False
-    return True
 
 
 @csrf_exempt

@@ -21,8 +21,9 @@ class TenancyConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from core.health import readiness_check_register
-        from core.metrics import celery_signals_connect
+        from core.metrics import celery_signals_connect, collector_register
         from tenancy.db.pooler import pooler_readiness_check, refuse_unsafe_pooler
+        from tenancy.lanes import lane_signals_connect, task_lane_metrics
         from tenancy.metrics import worker_signals_connect
 
         # Refuse a transaction-mode pooler on the first connection (tenancy.db.pooler).
@@ -30,3 +31,5 @@ class TenancyConfig(AppConfig):
         readiness_check_register("pooler", pooler_readiness_check)
         celery_signals_connect()
         worker_signals_connect()
+        lane_signals_connect()
+        collector_register("task_lanes", task_lane_metrics)

@@ -19,6 +19,9 @@ PUBLIC_SCHEMA = "public"
 # The platform derives every tenant schema name from this pattern (see tenancy.schemas);
 # django-tenants pastes names into SQL, so nothing else may ever reach it.
 TENANT_SCHEMA_PATTERN = re.compile(r"^t_[0-9a-f]{32}\Z")
+# The quarantine cause of a tenant whose release failed to migrate it (tenants.models):
+# served as "maintenance" rather than "unavailable".
+MAINTENANCE_CAUSE = "migration_failed"
 
 
 class TenantLike(Protocol):
@@ -40,24 +43,38 @@ class TenantRef:
     subdomain: str
     name: str
     status: str
-    # The schema does not match its migrations (`tenants verify`): not routed, no tasks.
+    # The schema cannot serve the code (`tenants verify`, or a failed `tenants migrate`):
+    # not routed, no tasks.
     is_quarantined: bool = False
+    quarantine_cause: str = ""
+    # Suspended by billing: its owners may still sign in to the billing page to pay.
+    is_suspended_for_non_payment: bool = False
 
     def __post_init__(self) -> None:
         if not TENANT_SCHEMA_PATTERN.match(self.schema_name):
             raise ValueError(f"not a platform tenant schema name: {self.schema_name!r}")
 
+    @property
+    def is_in_maintenance(self) -> bool:
+        """Quarantined because the release's migrations failed on it (not schema drift)."""
+        return self.is_quarantined and self.quarantine_cause == MAINTENANCE_CAUSE
+
     @classmethod
     def of(cls, tenant: TenantRef | TenantLike) -> TenantRef:
         if isinstance(tenant, TenantRef):
             return tenant
+        quarantined = getattr(tenant, "quarantined_at", None) is not None
         return cls(
             id=tenant.pk,
             schema_name=tenant.schema_name,
             subdomain=tenant.subdomain,
             name=tenant.name,
             status=tenant.status,
-            is_quarantined=getattr(tenant, "quarantined_at", None) is not None,
+            is_quarantined=quarantined,
+            quarantine_cause=getattr(tenant, "quarantine_cause", "") if quarantined else "",
+            is_suspended_for_non_payment=bool(
+                getattr(tenant, "is_suspended_for_non_payment", False)
+            ),
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.log import log_response
 
@@ -24,6 +24,7 @@ SUSPENDED = "suspended"
 
 SUSPENDED_DETAIL = "This workspace is suspended. Its data is kept; contact its owner."
 UNAVAILABLE_DETAIL = "This workspace cannot be reached right now; try again shortly."
+MAINTENANCE_DETAIL = "This workspace is down for maintenance while an update finishes."
 
 
 def _logged(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -70,7 +71,14 @@ class TenantRoutingMiddleware:
                     title="Workspace not found",
                 )
             return self._page(request, "errors/tenant_not_found.html", 404)
-        if tenant.status == SUSPENDED:
+        billing_only = tenant.status == SUSPENDED and tenant.is_suspended_for_non_payment
+        if billing_only and not is_api_request(request):
+            # Suspended for non-payment: a door to the billing page, so owners can pay (the
+            # billing middleware turns away everyone else). Any other page leads there.
+            door = settings.TENANT_BILLING_DOOR_PATHS
+            if not request.path_info.startswith(tuple(door)):
+                return HttpResponseRedirect(door[0])
+        elif tenant.status == SUSPENDED:
             if is_api_request(request):
                 return _logged(
                     request,
@@ -79,11 +87,15 @@ class TenantRoutingMiddleware:
                     ),
                 )
             return self._page(request, "errors/tenant_suspended.html", 403)
+        if tenant.is_in_maintenance:
+            # The release's migrations failed on it: its schema is behind the code.
+            return _logged(request, self._maintenance(request))
         if tenant.is_quarantined:
             # Its schema lacks tables public has under the same names: never enter it.
             return _logged(request, self._unavailable(request))
 
         request.tenant = tenant  # type: ignore[attr-defined]
+        request.billing_only = billing_only  # type: ignore[attr-defined]
         request.urlconf = settings.ROOT_URLCONF  # type: ignore[attr-defined]
         with tenant_context(tenant):
             return _logged(request, self.get_response(request))
@@ -102,11 +114,29 @@ class TenantRoutingMiddleware:
             )
         return self._page(request, "errors/tenant_unavailable.html", 503)
 
+    def _maintenance(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request):
+            response: HttpResponse = problem_response(
+                request, status=503, code="tenant_maintenance", detail=MAINTENANCE_DETAIL
+            )
+        else:
+            response = self._page(request, "errors/tenant_maintenance.html", 503)
+        # Clients and crawlers come back later instead of treating the workspace as gone.
+        response["Retry-After"] = str(settings.TENANT_MAINTENANCE_RETRY_AFTER_SECONDS)
+        return response
+
     def _page(self, request: HttpRequest, template: str, status: int) -> HttpResponse:
         request.tenant = None  # type: ignore[attr-defined]
-        with public_context():
-            response = TemplateResponse(
-                request, template, {"root_domain": settings.ROOT_DOMAIN}, status=status
-            )
-            response.render()
-        return response
+        return tenant_page(request, template, status)
+
+
+def tenant_page(
+    request: HttpRequest, template: str, status: int, **context: object
+) -> HttpResponse:
+    """One of the pages shown instead of a workspace's own (not found, suspended, ...)."""
+    with public_context():
+        response = TemplateResponse(
+            request, template, {"root_domain": settings.ROOT_DOMAIN, **context}, status=status
+        )
+        response.render()
+    return response

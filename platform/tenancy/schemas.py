@@ -33,23 +33,6 @@ def schema_exists(schema_name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def schema_catalog(schema_name: str) -> dict[str, list[str]]:
-    """Return the schema's tables, each with its columns in order, read from the catalog."""
-    quote(schema_name)  # refuses anything that is not a platform schema name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname::text, pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) "
-            "FROM pg_catalog.pg_class c "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_catalog.pg_attribute a "
-            "  ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
-            "GROUP BY c.relname",
-            [schema_name],
-        )
-        return {name: list(columns) for name, columns in cursor.fetchall()}
-
-
 def schema_create(schema_name: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE SCHEMA {quote(schema_name)}")
@@ -120,7 +103,6 @@ def schema_dump_portable(schema_name: str) -> str:
             f"--schema={schema_name}",
             "--no-owner",
             "--no-privileges",
-            "--no-comments",
             "--inserts",
             "--rows-per-insert=500",
             "--lock-wait-timeout=10000",

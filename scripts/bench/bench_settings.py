@@ -55,3 +55,7 @@ if os.environ.get("BENCH_OBSERVABILITY") == "off":
     ORIGINAL_BACKEND = "django.db.backends.postgresql"
     for _cache in CACHES.values():  # noqa: F405
         _cache["BACKEND"] = "django_redis.cache.RedisCache"
+
+# scripts/bench/fairness.py: a broker database of the benchmark's own.
+if os.environ.get("BENCH_BROKER_DB"):
+    CELERY_BROKER_URL = ENV.redis(int(os.environ["BENCH_BROKER_DB"]))  # noqa: F405

@@ -263,6 +263,7 @@ class Tally:
     created: dict[str, list[str]] = field(default_factory=dict)  # subdomain: task titles
     uploaded: dict[str, list[str]] = field(default_factory=dict)  # subdomain: file names
     reconnects: int = 0
+    throttled: int = 0  # API answers 429: a budget of core.api.limits was spent
     cpu_seconds: float = 0.0
 
     def fail(self, failure: Failure) -> None:
@@ -282,6 +283,7 @@ class Tally:
             for subdomain, names in theirs.items():
                 mine.setdefault(subdomain, []).extend(names)
         self.reconnects += other.reconnects
+        self.throttled += other.throttled
         self.cpu_seconds += other.cpu_seconds
         return self
 
@@ -568,6 +570,11 @@ class Person:
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         answer = self.send(ws, step, "GET", path, headers=headers)
         if answer is None:
+            return
+        if answer.status == 429 and '"throttled"' in answer.text:
+            # The API's budgets (core.api.limits): per key, per workspace, and per address for
+            # requests without valid credentials. A refusal, rightly; counted, not a failure.
+            self.tally.throttled += 1
             return
         if key != ws.api_key:
             if answer.status != 401 or '"authentication_failed"' not in answer.text:
@@ -1009,10 +1016,12 @@ def report(
         f"**Isolation: {failures['cross-tenant']} cross-tenant answers, "
         f"{failures['server error']} server errors, {failures['unexpected']} unexpected "
         f"answers, {failures['no answer']} requests without an answer and {len(problems)} "
-        f"database problems; {verdict}.** All {everything.checked:,} answers were checked "
-        "(warm-ups included): no 5xx, the expected status of each step, the person's own "
+        f"database problems; {verdict}.** All {everything.checked:,} answers, warm-ups "
+        "included, were checked: no 5xx, the expected status of each step, the person's own "
         "workspace on every page and in the API, and no marker of any other workspace anywhere "
-        f"in the body. Afterwards, in the database: each of the {tasks:,} tasks and {files:,} "
+        f"in the body ({everything.throttled} API answers were 429 from the API's request "
+        "budgets: a refusal the budgets allow, not a failure). Afterwards, in the database: "
+        f"each of the {tasks:,} tasks and {files:,} "
         "files the servers accepted is in its own workspace (each file read back through that "
         "workspace's storage), and no workspace holds another's marker."
     )

@@ -2,7 +2,7 @@
 
 Started by scripts/devservices.py (DATABASE_URL points at the embedded PostgreSQL). Starts,
 all on 127.0.0.1: PgBouncer (session mode) before a fresh database, a private Redis,
-moto's S3 server, the image as `release`, then `web`, `worker` and `beat`, and Caddy
+moto's S3 server, the image as `release`, then `web`, the two workers and `beat`, and Caddy
 terminating TLS. Then over HTTPS: signup, hand-off, workspace, upload and download, an
 export built by the worker, and the production headers, cookies and static files.
 
@@ -662,10 +662,11 @@ def main() -> int:
             or release.stderr.strip()[-200:],
         )
 
-        with step("web, worker, beat", timings):
+        with step("web, workers, beat", timings):
             # Under ASGI the web role uses psycopg's pool (docs/deploy.md), here via PgBouncer.
             web = stack.container("web", env_file, env={"DATABASE_POOL": "true"})
             worker = stack.container("worker", env_file)
+            platform_worker = stack.container("platform-worker", env_file)
             beat = stack.container("beat", env_file)
             wait_for(
                 "web /health/",
@@ -697,7 +698,10 @@ def main() -> int:
                 web=web,
                 worker=worker,
             )
-        check("worker and beat still running", stack.running(worker) and stack.running(beat))
+        check(
+            "workers and beat still running",
+            stack.running(worker) and stack.running(platform_worker) and stack.running(beat),
+        )
         listing = stack.podman(
             "run",
             "--rm",

@@ -18,7 +18,15 @@ from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 
 @admin.register(Plan, site=platform_admin_site)
 class PlanAdmin(admin.ModelAdmin[Plan]):
-    list_display = ["code", "name", "price_minor", "currency", "stripe_price_id", "is_default"]
+    list_display = [
+        "code",
+        "name",
+        "price_minor",
+        "currency",
+        "stripe_price_id",
+        "api_requests_per_minute",
+        "is_default",
+    ]
     list_filter = ["is_active"]
 
 

@@ -133,7 +133,7 @@ def _step_take(account: BillingAccount, step: Step, now: datetime) -> bool:
         tenant = Tenant.objects.get(pk=account.tenant_id)
         if tenant.status != Tenant.Status.ACTIVE:
             return False  # suspended by an operator, or archived: not billing's to manage
-        tenant_suspend(tenant=tenant, reason="payment overdue", actor=ACTOR)
+        tenant_suspend(tenant=tenant, reason="payment overdue", actor=ACTOR, for_non_payment=True)
         account.is_suspended_by_billing = True
     return True
 

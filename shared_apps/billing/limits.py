@@ -1,7 +1,10 @@
-"""Plan limits: what a workspace's plan lets it add (seats, projects, storage).
+"""Plan limits: what a workspace's plan lets it add (seats, projects, storage) and how many
+API requests it may make a minute.
 
 Tenant apps call `plan_limit_require` from their services; it is the only billing module
-they import.
+they import. The API's request budgets (core.api.limits) ask `plan_api_requests_per_minute`,
+named in the API_WORKSPACE_BUDGET setting; the task lanes (tenancy.lanes) ask
+`plan_task_concurrency`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.db import connection
 
 from shared_apps.billing.errors import PlanLimitReachedError
 from shared_apps.billing.selectors import plan_for_tenant
-from tenancy import require_tenant
+from tenancy import public_context, require_tenant
 
 RESOURCES = {
     "seats": "members (pending invitations included)",
@@ -70,8 +73,19 @@ def plan_limit_require(*, resource: str, used: Callable[[], int], adding: int = 
     )
 
 
+def plan_task_concurrency(tenant_id: uuid.UUID) -> int:
+    """Return how many of the workspace's background tasks may run at once (its plan's)."""
+    with public_context():  # asked by the worker between tasks, inside no tenant
+        return plan_for_tenant(tenant_id=tenant_id).max_concurrent_tasks
+
+
 def plan_limit(resource: str) -> int | None:
     """Return the active workspace's limit for `resource` (None: unlimited), for display."""
     if resource not in RESOURCES:
         raise ValueError(f"unknown plan resource: {resource}")
     return plan_for_tenant(tenant_id=require_tenant().id).limit_for(resource)
+
+
+def plan_api_requests_per_minute() -> int | None:
+    """Return the active workspace's API requests a minute under its plan (None: unlimited)."""
+    return plan_for_tenant(tenant_id=require_tenant().id).api_requests_per_minute

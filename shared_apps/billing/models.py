@@ -48,6 +48,11 @@ class Plan(models.Model):
     max_seats = models.PositiveIntegerField(null=True, blank=True)
     max_projects = models.PositiveIntegerField(null=True, blank=True)
     max_storage_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The workspace's API budget, shared by all its keys and people (core.api.limits).
+    api_requests_per_minute = models.PositiveIntegerField(null=True, blank=True, default=6000)
+    # Background tasks of one workspace dispatched or running at once (tenancy.lanes): its
+    # share of the workers when others wait too, never unlimited.
+    max_concurrent_tasks = models.PositiveSmallIntegerField(default=2)
     trial_days = models.PositiveSmallIntegerField(default=0)
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -68,6 +73,9 @@ class Plan(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(currency__regex=r"^[a-z]{3}$"), name="plan_currency"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrent_tasks__gte=1), name="plan_concurrent_tasks_positive"
             ),
             # The default plan is what a workspace gets without paying.
             models.CheckConstraint(

@@ -3,6 +3,11 @@
 In one transaction, lock the tenant's tables against writes, dump its schema from that
 exact snapshot, store the dump under the tenant's media prefix, mark the tenant archived
 and drop the schema. Interrupted anywhere, nothing has changed. Its files stay.
+
+A schema that is exactly what its provisioning template makes is dumped as the template's
+DDL plus each table's COPY data (`snapshot`, well under a second however large the fleet);
+one that drifted from it, or is not at the template's migrations, with `pg_dump` (whose
+time grows with the whole catalog of the database).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from shared_apps.fleet.operations import tenant_operation
+from shared_apps.fleet.snapshot import snapshot_plan, snapshot_write
 from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant, TenantArchive
 from tenancy import public_context, schemas, tenant_context
@@ -46,14 +52,16 @@ class ArchiveResult:
     tenant: Tenant
     archive: TenantArchive
     seconds: float
+    pg_dump_reason: str = ""  # why the fast format was not used, if it was not
 
 
 def tenant_archive(
-    *, actor: str, tenant: Tenant | None = None, subdomain: str = ""
+    *, actor: str, tenant: Tenant | None = None, subdomain: str = "", pg_dump: bool = False
 ) -> ArchiveResult:
     """Dump the tenant's schema to storage, then drop the schema. Nothing else is deleted.
 
-    Name the tenant by instance or, for operators, by subdomain.
+    Name the tenant by instance or, for operators, by subdomain. The schema is dumped from
+    its template when it matches it, else (or with `pg_dump`) with pg_dump.
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
@@ -63,9 +71,11 @@ def tenant_archive(
     with tenant_operation(
         "tenant.archive", actor=actor, tenant=tenant, subdomain=subdomain
     ) as operation:
-        result, previous = _archive(operation.tenant)
+        result, previous = _archive(operation.tenant, pg_dump=pg_dump)
         operation.detail.update(
             archive=result.archive.storage_name,
+            format=result.archive.format,
+            pg_dump_reason=result.pg_dump_reason,
             size_bytes=result.archive.size_bytes,
             sha256=result.archive.sha256,
             previous_status=previous,
@@ -73,12 +83,12 @@ def tenant_archive(
     return result
 
 
-def _archive(tenant: Tenant) -> tuple[ArchiveResult, str]:
+def _archive(tenant: Tenant, *, pg_dump: bool) -> tuple[ArchiveResult, str]:
     """Archive, trying again when the table locks deadlock with the tenant's own writes
     (PostgreSQL then cancels one side; when it is the archive, nothing has changed yet)."""
     for attempt in range(1, ARCHIVE_ATTEMPTS + 1):
         try:
-            return _archive_once(tenant)
+            return _archive_once(tenant, pg_dump=pg_dump)
         except OperationalError as error:
             if attempt == ARCHIVE_ATTEMPTS or not isinstance(
                 error.__cause__, psycopg.errors.DeadlockDetected
@@ -91,7 +101,7 @@ def _archive(tenant: Tenant) -> tuple[ArchiveResult, str]:
     raise AssertionError("unreachable")
 
 
-def _archive_once(tenant: Tenant) -> tuple[ArchiveResult, str]:
+def _archive_once(tenant: Tenant, *, pg_dump: bool) -> tuple[ArchiveResult, str]:
     started = time.monotonic()
     stored: str | None = None
     try:
@@ -103,14 +113,24 @@ def _archive_once(tenant: Tenant) -> tuple[ArchiveResult, str]:
                     "tenants can be archived."
                 )
             previous = locked.status
-            snapshot = _writes_stopped(locked.schema_name)
+            _writes_stopped(locked.schema_name)
+            plan, reason = (None, "asked for pg_dump") if pg_dump else snapshot_plan(locked)
             with tempfile.TemporaryDirectory(prefix="tenant-archive-") as folder:
-                dump = Path(folder) / "schema.pgdump"
-                schemas.schema_dump_archive(locked.schema_name, str(dump), snapshot=snapshot)
+                if plan is not None:
+                    dump, kind = Path(folder) / "schema.tar.gz", TenantArchive.Format.TEMPLATE_COPY
+                    snapshot_write(locked, plan, dump)
+                else:
+                    dump, kind = Path(folder) / "schema.pgdump", TenantArchive.Format.PG_DUMP
+                    schemas.schema_dump_archive(
+                        locked.schema_name, str(dump), snapshot=_snapshot_exported()
+                    )
                 digest, size = file_sha256(dump)
                 stamp = timezone.now().strftime("%Y%m%dT%H%M%S%fZ")
+                suffix = dump.name.partition(".")[2]
                 with tenant_context(locked), dump.open("rb") as handle:
-                    stored = default_storage.save(f"{ARCHIVE_FOLDER}/{stamp}.pgdump", File(handle))
+                    stored = default_storage.save(
+                        f"{ARCHIVE_FOLDER}/{stamp}.{suffix}", File(handle)
+                    )
             locked.status = Status.ARCHIVED
             locked.save(update_fields=["status", "updated_at"])
             archive = TenantArchive.objects.create(
@@ -118,7 +138,8 @@ def _archive_once(tenant: Tenant) -> tuple[ArchiveResult, str]:
                 storage_name=stored,
                 size_bytes=size,
                 sha256=digest,
-                migration_state=_recorded_state(locked),
+                format=kind,
+                migration_state=plan.migration_state if plan else _recorded_state(locked),
                 previous_status=previous,
             )
             schemas.schema_drop(locked.schema_name)
@@ -129,30 +150,49 @@ def _archive_once(tenant: Tenant) -> tuple[ArchiveResult, str]:
     tenant.status = Status.ARCHIVED
     tenant_cache_invalidate(tenant.schema_name)
     routes_changed()
-    logger.info("tenant archived", extra={"tenant_id": str(tenant.id), "archive": stored})
-    result = ArchiveResult(tenant=tenant, archive=archive, seconds=time.monotonic() - started)
+    logger.info(
+        "tenant archived",
+        extra={"tenant_id": str(tenant.id), "archive": stored, "format": kind, "why": reason},
+    )
+    result = ArchiveResult(
+        tenant=tenant,
+        archive=archive,
+        seconds=time.monotonic() - started,
+        pg_dump_reason=reason,
+    )
     return result, previous
 
 
-def _writes_stopped(schema_name: str) -> str:
-    """Lock the schema's tables against writes until the transaction ends, and return a
-    snapshot that pg_dump can share: the dump holds every committed write.
+def _writes_stopped(schema_name: str) -> None:
+    """Lock the schema's tables against writes until the transaction ends: what is dumped
+    next holds every committed write.
 
     SHARE mode: it waits for running writes to commit and blocks new ones, while reads and
-    the row locks of foreign-key checks (deferred to commit) go on.
+    the row locks of foreign-key checks (deferred to commit) go on. The tables are found
+    through their dependency on the schema (an index probe; pg_class has no index on the
+    namespace and holds every tenant's relations).
     """
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_catalog.set_config('lock_timeout', %s, true)", [ARCHIVE_LOCK_TIMEOUT]
         )
         cursor.execute(
-            "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_catalog.pg_tables "
-            "WHERE schemaname = %s ORDER BY tablename",
+            "SELECT pg_catalog.format('%%I.%%I', n.nspname, c.relname) "
+            "FROM pg_catalog.pg_namespace n "
+            "JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::regclass "
+            " AND d.refobjid = n.oid AND d.classid = 'pg_catalog.pg_class'::regclass "
+            "JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relkind IN ('r', 'p') "
+            "WHERE n.nspname = %s ORDER BY c.relname",
             [schema_name],
         )
         tables = [row[0] for row in cursor.fetchall()]
         if tables:
             cursor.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE MODE")
+
+
+def _snapshot_exported() -> str:
+    """This transaction's snapshot, for pg_dump to share (`--snapshot`)."""
+    with connection.cursor() as cursor:
         cursor.execute("SELECT pg_catalog.pg_export_snapshot()")
         row = cursor.fetchone()
     assert row is not None

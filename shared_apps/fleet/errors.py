@@ -1,4 +1,4 @@
-"""What fleet operations refuse or fail with (codes listed in docs/tenants.md)."""
+"""What fleet operations refuse or fail with (codes listed in docs/errors.md)."""
 
 from core.errors import AppError
 
@@ -19,3 +19,29 @@ class OperationFailedError(AppError):
     """A database or storage step of a fleet command failed (the detail says which)."""
 
     code, status, title = "operation_failed", 500, "Operation failed"
+
+
+class ArgumentsInvalidError(AppError):
+    """The command line does not say what to do (argparse's complaint, or a verb's own)."""
+
+    code, status, title = "arguments_invalid", 400, "Arguments are invalid"
+
+
+class CommandRefusedError(AppError):
+    """`tenants run` of a command that would act beyond the one tenant it names."""
+
+    code, status, title = "command_refused", 409, "Command refused"
+
+
+class MigrationRunningError(AppError):
+    code, status, title = "migration_running", 409, "Another migration is running"
+
+
+class StaffExistsError(AppError):
+    code, status, title = "staff_exists", 409, "A platform account has this e-mail"
+
+
+class TenantsQuarantinedError(AppError):
+    """`tenants verify` found tenants whose schema still does not match its migrations."""
+
+    code, status, title = "tenants_quarantined", 409, "Tenants are quarantined"

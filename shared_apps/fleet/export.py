@@ -72,7 +72,8 @@ def tenant_export(
     """Write a portable zip of the tenant's data: JSON per model plus its files.
 
     Name the tenant by instance or, for operators, by subdomain. Without `output`, the zip
-    is `<subdomain>-<time>.zip` in the working directory.
+    is `<subdomain>-<time>.zip` in EXPORT_DIR (`.devdata/exports/` unless configured), never
+    the working directory, which may be a checkout where a customer's data must not land.
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
@@ -85,7 +86,9 @@ def tenant_export(
     ) as operation:
         named = operation.tenant
         if output is None:
-            output = Path(f"{named.subdomain}-{timezone.now().strftime('%Y%m%dT%H%M%SZ')}.zip")
+            folder = Path(settings.EXPORT_DIR)
+            folder.mkdir(parents=True, exist_ok=True)
+            output = folder / f"{named.subdomain}-{timezone.now().strftime('%Y%m%dT%H%M%SZ')}.zip"
         result = _export(named, output.resolve())
         operation.detail.update(
             files=result.files, size_bytes=result.size_bytes, models=result.models

@@ -72,7 +72,8 @@ def fleet_metrics() -> Iterator[Metric]:
     yield tenants
     yield GaugeMetricFamily(
         "platform_tenants_quarantined",
-        "Tenants whose schema drifted from its migrations (not routed, tasks skipped).",
+        "Tenants quarantined (not routed, tasks skipped): a broken schema, or in maintenance "
+        "after a failed migration.",
         value=quarantined,
     )
     migrations = GaugeMetricFamily(

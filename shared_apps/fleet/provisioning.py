@@ -17,6 +17,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -24,6 +25,12 @@ from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from shared_apps.audit.services import audited
+from shared_apps.fleet.catalog import (
+    CATALOG_VERSION,
+    SchemaCatalog,
+    catalog_diff,
+    schema_catalog_read,
+)
 from shared_apps.tenants.models import PooledSchema, SchemaTemplate
 from tenancy import TenantRef, public_context, schemas, tenant_context
 from tenancy.context import template_context
@@ -72,9 +79,12 @@ class _TemplateCache:
 
 
 def template_catalog_missing() -> bool:
-    """Whether the stored template predates catalogs (`tenants verify` needs one)."""
+    """Whether the stored template predates catalogs of the current kind (`tenants verify`
+    and fast archives need one)."""
     with public_context():
-        return not SchemaTemplate.objects.filter(name=TEMPLATE_NAME).exclude(catalog={}).exists()
+        return not SchemaTemplate.objects.filter(
+            name=TEMPLATE_NAME, catalog__version=CATALOG_VERSION
+        ).exists()
 
 
 TEMPLATE = _TemplateCache()
@@ -184,8 +194,8 @@ def template_refresh() -> SchemaTemplate:
             with template_context(name):
                 _migrate(name)
             sql = schemas.schema_dump_portable(name)
-            # What `tenants verify` expects of every tenant at these migrations.
-            catalog = schemas.schema_catalog(name)
+            migrated = schema_catalog_read(name)
+            catalog = _replayed_catalog(name, sql, migrated)
         finally:
             schemas.schema_drop(name)  # the stored SQL is the template; keep the catalog lean
         template, _ = SchemaTemplate.objects.update_or_create(
@@ -201,6 +211,29 @@ def template_refresh() -> SchemaTemplate:
     pool_prune()
     logger.info("provisioning template refreshed", extra={"migration_state": state[:12]})
     return template
+
+
+def _replayed_catalog(name: str, sql: str, migrated: SchemaCatalog | None) -> dict[str, Any]:
+    """What `tenants verify` expects of every tenant at these migrations, and what decides
+    whether an archive may be made from the template (`archive`): the catalog of a schema
+    replayed from the SQL, as new tenants are made, after proving it the same as the
+    migrated schema's (a dropped column's number aside).
+
+    Raises:
+        RuntimeError: the SQL does not reproduce the migrated schema.
+    """
+    schemas.schema_drop(name)
+    schemas.schema_create_from_dump(name, sql)
+    replayed = schema_catalog_read(name)
+    assert migrated is not None  # just migrated
+    assert replayed is not None  # just replayed
+    difference = catalog_diff(migrated, replayed)
+    if not difference.is_empty:
+        raise RuntimeError(
+            "the template's SQL does not reproduce the migrated schema: "
+            + "; ".join(difference.lines(limit=10))
+        )
+    return replayed.as_json()
 
 
 @dataclass(frozen=True)

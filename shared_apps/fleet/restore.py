@@ -1,7 +1,8 @@
 """Restore an archived tenant: its schema back from the newest archive, then migrated.
 
 The tenant gets back the status it had when archived (active, or suspended). Interrupted,
-a restore continues from where it stopped when run again.
+a restore continues from where it stopped when run again. An archive in the template's
+format (`snapshot`) is replayed in one transaction; a pg_dump archive with pg_restore.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from django.utils import timezone
 from shared_apps.fleet.archive import file_sha256
 from shared_apps.fleet.errors import ArchiveCorruptError, ArchiveMissingError
 from shared_apps.fleet.migrate.compiler import SchemaMigrator
-from shared_apps.fleet.migrate.ledger import TenantTarget, tenant_migration_mark_pending
+from shared_apps.fleet.migrate.ledger import (
+    TenantTarget,
+    tenant_migration_mark_pending,
+    tenant_migration_record_state,
+)
 from shared_apps.fleet.operations import tenant_operation
 from shared_apps.fleet.provisioning import TEMPLATE
+from shared_apps.fleet.snapshot import snapshot_restore
 from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant, TenantArchive
 from tenancy import public_context, schemas, tenant_context
@@ -82,15 +88,7 @@ def _restore(tenant: Tenant) -> RestoreResult:
             raise ArchiveMissingError(f"'{tenant.subdomain}' has no archive to restore from.")
         _schema_from_archive(tenant, archive)
 
-    tenant_migration_mark_pending(tenant)
-    outcome = SchemaMigrator(target_state=TEMPLATE.expected_state()).migrate(
-        TenantTarget.of(tenant)
-    )
-    if outcome.status == "failed":
-        raise TenantStateInvalidError(
-            f"'{tenant.subdomain}' was restored but not migrated ({outcome.error}); it stays "
-            "archived: fix the cause and run restore again."
-        )
+    migrations = _migrated(tenant, archive)
     status = archive.previous_status if archive is not None else Status.ACTIVE
     with public_context(), transaction.atomic():
         if archive is not None:
@@ -104,9 +102,33 @@ def _restore(tenant: Tenant) -> RestoreResult:
     return RestoreResult(
         tenant=tenant,
         archive=archive,
-        migrations=outcome.migrations,
+        migrations=migrations,
         seconds=time.monotonic() - started,
     )
+
+
+def _migrated(tenant: Tenant, archive: TenantArchive | None) -> list[str]:
+    """Bring the restored schema to the migrations on disk; return those applied.
+
+    An archive in the template's format holds a schema exactly at its migration state:
+    when that is the state on disk, nothing is to be done but to record it.
+
+    Raises:
+        TenantStateInvalidError: the schema cannot be migrated (it stays archived).
+    """
+    target = TEMPLATE.expected_state()
+    exact = archive is not None and archive.format == TenantArchive.Format.TEMPLATE_COPY
+    if exact and archive is not None and archive.migration_state == target:
+        tenant_migration_record_state(tenant, target)
+        return []
+    tenant_migration_mark_pending(tenant)
+    outcome = SchemaMigrator(target_state=target).migrate(TenantTarget.of(tenant))
+    if outcome.status == "failed":
+        raise TenantStateInvalidError(
+            f"'{tenant.subdomain}' was restored but not migrated ({outcome.error}); it stays "
+            "archived: fix the cause and run restore again."
+        )
+    return outcome.migrations
 
 
 def _schema_from_archive(tenant: Tenant, archive: TenantArchive) -> None:
@@ -129,4 +151,8 @@ def _schema_from_archive(tenant: Tenant, archive: TenantArchive) -> None:
                 f"the archive of '{tenant.subdomain}' does not match its checksum; not restored"
             )
         with public_context():
-            schemas.schema_restore_archive(tenant.schema_name, str(dump))
+            if archive.format == TenantArchive.Format.TEMPLATE_COPY:
+                with transaction.atomic():
+                    snapshot_restore(tenant, dump)
+            else:
+                schemas.schema_restore_archive(tenant.schema_name, str(dump))

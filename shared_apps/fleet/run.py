@@ -6,15 +6,55 @@ import io
 import time
 from typing import Any, Protocol
 
-from django.core.management import call_command
+from django.core.management import call_command, get_commands
 
 from shared_apps.audit.services import audited
-from shared_apps.fleet.errors import OperationFailedError
+from shared_apps.fleet.errors import (
+    ArgumentsInvalidError,
+    CommandRefusedError,
+    OperationFailedError,
+)
 from shared_apps.fleet.selectors import SERVED, tenant_list_served
 from shared_apps.tenants.errors import TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.selectors import tenant_get
 from tenancy import TenantRef, tenant_context
+
+# Commands that reach past the tenant `tenants run` names: django-tenants' `migrate` override
+# migrates every schema, its cousins create, delete, rename or loop over tenants, and `flush`
+# or `dbshell` act on the public tables behind the tenant's search path. Each names the
+# fleet verb that does the job for one tenant, recorded.
+RUN_REFUSED: dict[str, str] = {
+    "migrate": "it migrates every schema; use `tenants migrate --tenant SUBDOMAIN`",
+    "migrate_schemas": "it migrates every schema; use `tenants migrate --tenant SUBDOMAIN`",
+    "all_tenants_command": "it runs in every schema; use `tenants run --all -- COMMAND`",
+    "tenant_command": "it picks its own schema; use `tenants run SUBDOMAIN -- COMMAND`",
+    "create_tenant": "it creates another tenant; use `tenants create`",
+    "clone_tenant": "it creates another tenant; use `tenants create`",
+    "create_missing_schemas": "it creates schemas for other tenants; use `tenants create`",
+    "delete_tenant": "it deletes a tenant; use `tenants archive`, then `tenants delete`",
+    "rename_schema": "schema names are the platform's own (t_<id>); nothing renames them",
+    "create_domain": "domains belong to the public schema; `tenants create` adds the primary one",
+    "delete_domain": "domains belong to the public schema; use the platform admin",
+    "create_tenant_superuser": "it picks its own schema; use the workspace's members page",
+    "collectstatic_schemas": "static files are shared by every tenant; use `collectstatic`",
+    "flush": "it would also empty the public tables behind the tenant's search path",
+    "dbshell": "a database shell does not stay inside the tenant's schema",
+    "tenants": "`tenants` acts on the fleet, not inside a tenant",
+}
+
+
+def run_command_check(name: str) -> None:
+    """Refuse a command `tenants run` must not run inside a tenant.
+
+    Raises:
+        ArgumentsInvalidError: no manage.py command has that name.
+        CommandRefusedError: the command would act beyond one tenant's schema.
+    """
+    if name in RUN_REFUSED:
+        raise CommandRefusedError(f"`tenants run` refuses {name!r}: {RUN_REFUSED[name]}")
+    if name not in get_commands():
+        raise ArgumentsInvalidError(f"unknown command {name!r}")
 
 
 class RunReport(Protocol):
@@ -33,6 +73,9 @@ def fleet_command_run(
     subdomains it ran in.
 
     Raises:
+        ArgumentsInvalidError: no manage.py command is called `name`.
+        CommandRefusedError: the command would act beyond the tenants named (`migrate`,
+            django-tenants' commands, `flush`: see RUN_REFUSED); nothing ran.
         TenantNotFoundError: no tenant has `subdomain`.
         TenantStateInvalidError: that tenant has no schema (archived, provisioning), or it
             is quarantined (a command there could read or change public's tables).
@@ -41,6 +84,7 @@ def fleet_command_run(
     # Not atomic: each command manages its own transactions.
     with audited("tenant.run", actor=actor, subdomain=subdomain, atomic=False) as entry:
         entry.detail["command"] = [name, *args]
+        run_command_check(name)
         tenants = [_served(subdomain)] if subdomain else tenant_list_served()
         failed = []
         for tenant in tenants:

@@ -7,53 +7,58 @@ schema no longer matches its migrations is quarantined: its hosts answer 503 and
 are skipped until a later check finds it whole again and releases it.
 
 What a schema must have is the template's catalog (`SchemaTemplate.catalog`, read from the
-migrated template schema when it was built), and only tenants whose ledger row says they
-are at the template's migrations are compared: a tenant behind them (a release not yet
-migrated) is reported as unchecked, never quarantined for it. A schema is broken when it
-is gone, lacks a table or, for the tables public also has, a column, or has a table the
-template has not but public has (it would hide public's). Other extra tables are reported
-only.
+migrated template schema when it was built; see `catalog`), and only tenants whose ledger
+row says they are at the template's migrations are compared: a tenant behind them (a
+release not yet migrated) is reported as unchecked, never quarantined for it. One query
+reads the tenants, the template and the catalog of every tenant schema compared; Python
+compares each with the template's.
+
+Every difference is drift, reported per tenant (tables, columns, indexes, constraints,
+sequences, comments, ...). A schema is broken, and quarantined, when it is gone, lacks a
+table or, for the tables public also has, a column, or has a table the template has not but
+public has (it would hide public's). A schema that drifted in any other way is served, and
+archived with pg_dump rather than from its template (`archive`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.utils import timezone
 
 from shared_apps.audit.services import audited
+from shared_apps.fleet.catalog import (
+    FLEET_SKIPPED_KINDS,
+    NO_DIFFERENCE,
+    CatalogDiff,
+    SchemaCatalog,
+    catalog_diff,
+    catalog_query,
+    catalogs_from_rows,
+)
 from shared_apps.fleet.errors import OperationFailedError
 from shared_apps.fleet.provisioning import TEMPLATE_NAME
+from shared_apps.fleet.quarantine import REASON_MAX_CHARS, tenant_quarantine, tenant_release
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
-from tenancy.host_routes import routes_changed
 
 logger = logging.getLogger(__name__)
 
-REASON_MAX_CHARS = 1000
-
-# One statement for the whole fleet. Index probes on pg_class (relname, relnamespace) and
-# pg_attribute (attrelid, attname), one scan of each tenant's tables: no per-tenant round
-# trip, no information_schema (its views check privileges row by row and are slow on large
-# catalogs). The first row always comes (the template's state, NULL when there is none).
-_CHECK_SQL = """
-WITH template AS (
+# The tenants served (or the named ones), the template, and the schemas to compare: those
+# of tenants at the template's migrations.
+_FLEET_CTES = """
+template AS (
     SELECT migration_state, catalog FROM public.tenants_schematemplate WHERE name = %(template)s
 ),
-expected AS (
-    SELECT e.key AS relname, e.value AS columns,
-           EXISTS (
-               SELECT 1 FROM pg_catalog.pg_class p
-               WHERE p.relname = e.key AND p.relnamespace = 'public'::regnamespace
-           ) AS in_public
-    FROM template, pg_catalog.jsonb_each(template.catalog) AS e
-),
 tenant AS (
-    SELECT t.id, t.subdomain, t.status, t.quarantined_at IS NOT NULL AS quarantined,
+    SELECT t.id, t.subdomain, t.status, t.schema_name,
+           t.quarantined_at IS NOT NULL AS quarantined, t.quarantine_cause,
            n.oid AS nsp, coalesce(m.migration_state = tp.migration_state, false) AS at_template
     FROM public.tenants_tenant t
     CROSS JOIN template tp
@@ -63,59 +68,23 @@ tenant AS (
       AND (pg_catalog.cardinality(%(subdomains)s::text[]) = 0
            OR t.subdomain = ANY(%(subdomains)s::text[]))
 ),
-checked AS (
-    SELECT id, nsp FROM tenant WHERE at_template AND nsp IS NOT NULL
-),
-present AS (
-    SELECT k.id, c.oid, c.relname::text AS relname
-    FROM checked k
-    JOIN pg_catalog.pg_class c ON c.relnamespace = k.nsp AND c.relkind IN ('r', 'p')
-),
-missing AS (
-    SELECT k.id, pg_catalog.array_agg(e.relname ORDER BY e.relname) AS tables
-    FROM checked k CROSS JOIN expected e
-    WHERE NOT EXISTS (SELECT 1 FROM present p WHERE p.id = k.id AND p.relname = e.relname)
-    GROUP BY k.id
-),
-extra AS (
-    SELECT p.id,
-           pg_catalog.array_agg(p.relname ORDER BY p.relname) AS tables,
-           pg_catalog.array_agg(p.relname ORDER BY p.relname) FILTER (
-               WHERE EXISTS (
-                   SELECT 1 FROM pg_catalog.pg_class c
-                   WHERE c.relname = p.relname AND c.relnamespace = 'public'::regnamespace
-               )
-           ) AS shadowing
-    FROM present p
-    WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.relname = p.relname)
-    GROUP BY p.id
-),
-missing_columns AS (
-    SELECT p.id,
-           pg_catalog.array_agg(p.relname || '.' || col.name ORDER BY p.relname, col.name)
-               AS columns
-    FROM present p
-    JOIN expected e ON e.relname = p.relname AND e.in_public
-    CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(e.columns) AS col(name)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = p.oid AND a.attname = col.name AND a.attnum > 0
-          AND NOT a.attisdropped
-    )
-    GROUP BY p.id
-)
-SELECT tp.migration_state, t.id, t.subdomain, t.status, t.quarantined,
-       t.nsp IS NOT NULL, t.at_template,
-       coalesce(m.tables, '{}'), coalesce(mc.columns, '{}'),
-       coalesce(x.shadowing, '{}'), coalesce(x.tables, '{}')
-FROM (SELECT 1) AS always
-LEFT JOIN template tp ON true
-LEFT JOIN tenant t ON true
-LEFT JOIN missing m ON m.id = t.id
-LEFT JOIN missing_columns mc ON mc.id = t.id
-LEFT JOIN extra x ON x.id = t.id
-ORDER BY t.subdomain
 """
+_FLEET_NAMESPACES = """
+    SELECT nsp AS oid, schema_name::text AS nspname, false AS is_public
+    FROM tenant WHERE at_template AND nsp IS NOT NULL
+    UNION ALL
+    SELECT oid, nspname::text, true FROM pg_catalog.pg_namespace WHERE nspname = 'public'
+"""
+_FLEET_ROWS = """
+SELECT schema_name::text, 'tenant',
+       concat_ws('|', subdomain, id, status, quarantined, quarantine_cause, at_template,
+                 nsp IS NOT NULL)
+FROM tenant
+UNION ALL
+SELECT NULL, 'template', json_build_object('state', migration_state, 'catalog', catalog)::text
+FROM template
+"""
+_CHECK_SQL = catalog_query(_FLEET_NAMESPACES, fleet=True, ctes=_FLEET_CTES, rows=_FLEET_ROWS)
 
 
 @dataclass(frozen=True)
@@ -127,15 +96,21 @@ class TenantSchemaCheck:
     status: str
     was_quarantined: bool
     checked: bool  # at the template's migrations and its schema exists
+    quarantine_cause: str = ""
     schema_missing: bool = False
     missing_tables: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)  # `table.column`
     shadowing_tables: list[str] = field(default_factory=list)  # not expected, but in public
     extra_tables: list[str] = field(default_factory=list)  # not expected (shadowing included)
+    drift: CatalogDiff = NO_DIFFERENCE  # every difference from the template
 
     @property
     def id(self) -> UUID:  # what the audit trail reads of a tenant
         return self.tenant_id
+
+    @property
+    def in_maintenance(self) -> bool:
+        return self.quarantine_cause == Tenant.QuarantineCause.MIGRATION_FAILED
 
     @property
     def is_broken(self) -> bool:
@@ -147,6 +122,10 @@ class TenantSchemaCheck:
     @property
     def is_whole(self) -> bool:
         return self.checked and not self.is_broken
+
+    @property
+    def has_drifted(self) -> bool:
+        return not self.drift.is_empty
 
     def reason(self) -> str:
         parts = ["schema missing"] if self.schema_missing else []
@@ -170,62 +149,125 @@ class TenantSchemaCheck:
             "missing_columns": self.missing_columns,
             "shadowing_tables": self.shadowing_tables,
             "extra_tables": self.extra_tables,
+            "drift": self.drift.as_dict(),
         }
+
+
+def schema_check(
+    expected: SchemaCatalog,
+    actual: SchemaCatalog,
+    public_relations: set[str],
+    *,
+    skipped: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Compare one schema's catalog with the template's: the drift, and what of it breaks
+    the schema (the fields of a TenantSchemaCheck)."""
+    drift = catalog_diff(expected, actual, skipped=skipped)
+    if drift.is_empty:
+        return {"drift": drift}
+    expected_tables = set(expected.tables())
+    actual_tables = set(actual.tables())
+    extra_tables = sorted(actual_tables - expected_tables)
+    missing_columns = [
+        key for key in drift.missing.get("column", []) if key.partition(".")[0] in public_relations
+    ]
+    return {
+        "drift": drift,
+        "missing_tables": sorted(expected_tables - actual_tables),
+        "missing_columns": missing_columns,
+        "extra_tables": extra_tables,
+        "shadowing_tables": [table for table in extra_tables if table in public_relations],
+    }
 
 
 @dataclass(frozen=True)
 class FleetSchemaCheck:
     template_state: str
     tenants: list[TenantSchemaCheck]
+    seconds_reading: float = 0.0  # the one query
+    seconds_comparing: float = 0.0
 
 
-def fleet_schema_check(*, subdomains: list[str] | tuple[str, ...] = ()) -> FleetSchemaCheck:
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def fleet_schema_check(
+    *, subdomains: list[str] | tuple[str, ...] = (), progress: Progress | None = None
+) -> FleetSchemaCheck:
     """Compare every served tenant's schema (or the named ones') with the template, in one
-    query, changing nothing.
+    query, changing nothing. `progress` hears of each phase as it ends.
 
     Raises:
         OperationFailedError: no template catalog to compare with (`tenants template`).
     """
+    started = time.monotonic()
     with public_context(), connection.cursor() as cursor:
         cursor.execute(
             _CHECK_SQL,
-            {"template": TEMPLATE_NAME, "subdomains": [name.lower() for name in subdomains]},
+            {
+                "template": TEMPLATE_NAME,
+                "subdomains": [name.lower() for name in subdomains],
+                "expressions": False,
+            },
         )
         rows = cursor.fetchall()
-    state = rows[0][0]
-    if state is None:
+    read = time.monotonic()
+    tenant_rows: list[tuple[str, list[str]]] = []
+    template_rows, catalog_rows = [], []
+    for row in rows:
+        kind = row[1]
+        if kind == "tenant":
+            tenant_rows.append((row[0], row[2].split("|")))
+        elif kind == "template":
+            template_rows.append(json.loads(row[2]))
+        else:
+            catalog_rows.append(row)
+    if progress is not None:
+        progress("read", {"schemas": len(tenant_rows), "seconds": read - started})
+    if not template_rows:
         raise OperationFailedError(
             "there is no provisioning template to compare with; run `tenants template`"
         )
-    tenants = [
-        TenantSchemaCheck(
-            tenant_id=tenant_id,
-            subdomain=subdomain,
-            status=status,
-            was_quarantined=quarantined,
-            checked=schema_present and at_template,
-            schema_missing=not schema_present,
-            missing_tables=list(missing),
-            missing_columns=list(missing_columns),
-            shadowing_tables=list(shadowing),
-            extra_tables=list(extra),
+    state = template_rows[0]["state"]
+    expected = SchemaCatalog.from_json(template_rows[0]["catalog"])
+    if expected is None:
+        raise OperationFailedError(
+            "the provisioning template predates catalogs of this kind; run `tenants template`"
         )
-        for (
-            _,
-            tenant_id,
-            subdomain,
-            status,
-            quarantined,
-            schema_present,
-            at_template,
-            missing,
-            missing_columns,
-            shadowing,
-            extra,
-        ) in rows
-        if tenant_id is not None
-    ]
-    return FleetSchemaCheck(template_state=state, tenants=tenants)
+    catalogs, public_relations = catalogs_from_rows(catalog_rows)
+    tenants = []
+    for schema_name, fields in sorted(tenant_rows, key=lambda row: row[1][0]):
+        subdomain, tenant_id, status, quarantined, cause, at_template, present = fields
+        schema_present, checked = present == "t", present == "t" and at_template == "t"
+        found: dict[str, Any] = {}
+        if checked:
+            found = schema_check(
+                expected,
+                catalogs.get(schema_name, SchemaCatalog()),
+                public_relations,
+                skipped=FLEET_SKIPPED_KINDS,
+            )
+        tenants.append(
+            TenantSchemaCheck(
+                tenant_id=UUID(tenant_id),
+                subdomain=subdomain,
+                status=status,
+                was_quarantined=quarantined == "t",
+                quarantine_cause=cause,
+                checked=checked,
+                schema_missing=not schema_present,
+                **found,
+            )
+        )
+    compared = time.monotonic()
+    if progress is not None:
+        progress("compared", {"tenants": len(tenants), "seconds": compared - read})
+    return FleetSchemaCheck(
+        template_state=state,
+        tenants=tenants,
+        seconds_reading=read - started,
+        seconds_comparing=compared - read,
+    )
 
 
 @dataclass(frozen=True)
@@ -235,18 +277,23 @@ class FleetVerification:
     quarantined: list[str]  # newly, by this run
     released: list[str]
     still_quarantined: list[str]  # quarantined after this run (the new ones included)
+    seconds: dict[str, float] = field(default_factory=dict)  # reading, comparing
 
     @property
     def unchecked(self) -> list[str]:
         return [t.subdomain for t in self.tenants if not t.checked and not t.schema_missing]
 
     @property
+    def drifted(self) -> list[str]:
+        return [t.subdomain for t in self.tenants if t.has_drifted]
+
+    @property
     def findings(self) -> list[TenantSchemaCheck]:
-        """Tenants with anything to report: broken, extra tables, or quarantined."""
+        """Tenants with anything to report: broken, drifted, or quarantined."""
         return [
             t
             for t in self.tenants
-            if t.is_broken or t.extra_tables or t.subdomain in self.still_quarantined
+            if t.is_broken or t.has_drifted or t.subdomain in self.still_quarantined
         ]
 
     def as_dict(self) -> dict[str, Any]:
@@ -254,9 +301,11 @@ class FleetVerification:
             "template_state": self.template_state,
             "checked": sum(t.checked for t in self.tenants),
             "unchecked": self.unchecked,
+            "drifted": self.drifted,
             "quarantined": self.still_quarantined,
             "newly_quarantined": self.quarantined,
             "released": self.released,
+            "seconds": {phase: round(value, 3) for phase, value in self.seconds.items()},
             "tenants": [
                 {**t.as_dict(), "quarantined": t.subdomain in self.still_quarantined}
                 for t in self.findings
@@ -264,25 +313,40 @@ class FleetVerification:
         }
 
 
-def fleet_verify(*, actor: str, subdomains: list[str] | tuple[str, ...] = ()) -> FleetVerification:
+def fleet_verify(
+    *,
+    actor: str,
+    subdomains: list[str] | tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> FleetVerification:
     """Check every served tenant's schema (or the named ones'); quarantine the broken ones
     and release the quarantined ones found whole again (each audited, as is the run).
 
     A tenant not at the template's migrations keeps its quarantine, or its freedom, until
-    it is.
+    it is; a tenant in maintenance (its migration failed) keeps it until a run migrates it.
 
     Raises:
         OperationFailedError: no template catalog to compare with (`tenants template`).
     """
     with audited("tenants.verify", actor=actor, atomic=False) as entry:
-        check = fleet_schema_check(subdomains=subdomains)
+        check = fleet_schema_check(subdomains=subdomains, progress=progress)
         quarantined, released = [], []
         for tenant in check.tenants:
             if tenant.is_broken and not tenant.was_quarantined:
-                changed = tenant_quarantine(check=tenant, actor=actor)
+                changed = tenant_quarantine(
+                    tenant=tenant,
+                    cause=Tenant.QuarantineCause.SCHEMA_DRIFT,
+                    reason=tenant.reason(),
+                    actor=actor,
+                    schema_missing=tenant.schema_missing,
+                    missing_tables=tenant.missing_tables,
+                    missing_columns=tenant.missing_columns,
+                    shadowing_tables=tenant.shadowing_tables,
+                )
                 quarantined += [tenant.subdomain] if changed else []
-            elif tenant.was_quarantined and tenant.is_whole:
-                changed = tenant_release(check=tenant, actor=actor)
+            elif tenant.was_quarantined and tenant.is_whole and not tenant.in_maintenance:
+                # A failed migration's maintenance ends only with a run that migrates it.
+                changed = tenant_release(tenant=tenant, actor=actor)
                 released += [tenant.subdomain] if changed else []
         still = [
             t.subdomain
@@ -295,62 +359,14 @@ def fleet_verify(*, actor: str, subdomains: list[str] | tuple[str, ...] = ()) ->
             quarantined=quarantined,
             released=released,
             still_quarantined=still,
+            seconds={"reading": check.seconds_reading, "comparing": check.seconds_comparing},
         )
         entry.detail.update(
             checked=sum(t.checked for t in check.tenants),
             unchecked=len(result.unchecked),
+            drifted=len(result.drifted),
             quarantined=still,
             newly_quarantined=quarantined,
             released=released,
         )
     return result
-
-
-def tenant_quarantine(*, check: TenantSchemaCheck, actor: str) -> bool:
-    """Stop routing a tenant whose schema is broken and skip its tasks (audited); return
-    whether it changed (a concurrent run may have been first)."""
-    reason = check.reason()
-    with (
-        audited(
-            "tenant.quarantine",
-            actor=actor,
-            tenant=check,
-            reason=reason,
-            schema_missing=check.schema_missing,
-            missing_tables=check.missing_tables,
-            missing_columns=check.missing_columns,
-            shadowing_tables=check.shadowing_tables,
-        ) as entry,
-        public_context(),
-    ):
-        now = timezone.now()
-        changed = (
-            Tenant.objects.filter(pk=check.tenant_id, quarantined_at__isnull=True).update(
-                quarantined_at=now, quarantine_reason=reason, updated_at=now
-            )
-            == 1
-        )
-        entry.detail["changed"] = changed
-    if changed:
-        routes_changed()  # a bulk update sends no signal; the hosts must stop at once
-        logger.warning(
-            "tenant quarantined", extra={"tenant_id": str(check.tenant_id), "reason": reason}
-        )
-    return changed
-
-
-def tenant_release(*, check: TenantSchemaCheck, actor: str) -> bool:
-    """Route a quarantined tenant again, its schema found whole (audited); return whether
-    it changed."""
-    with audited("tenant.release", actor=actor, tenant=check) as entry, public_context():
-        changed = (
-            Tenant.objects.filter(pk=check.tenant_id, quarantined_at__isnull=False).update(
-                quarantined_at=None, quarantine_reason="", updated_at=timezone.now()
-            )
-            == 1
-        )
-        entry.detail["changed"] = changed
-    if changed:
-        routes_changed()
-        logger.info("tenant released from quarantine", extra={"tenant_id": str(check.tenant_id)})
-    return changed

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -19,9 +21,31 @@ class TenantsConfig(AppConfig):
             post_delete.connect(
                 _routes_changed, sender=model, dispatch_uid=f"routes-del-{model.__name__}"
             )
+        # A workspace no longer served (suspended, archived, quarantined, deleted) loses its
+        # queued tasks, whichever door changed it; its workers would skip them anyway.
+        post_save.connect(_tasks_maybe_drop, sender=Tenant, dispatch_uid="tasks-drop")
+        post_delete.connect(_tasks_drop, sender=Tenant, dispatch_uid="tasks-drop-del")
 
 
 def _routes_changed(**kwargs: object) -> None:
     from tenancy.host_routes import routes_changed
 
     routes_changed()
+
+
+def _tasks_maybe_drop(instance: Any, **kwargs: object) -> None:
+    from shared_apps.tenants.models import Tenant
+
+    if instance.status in (Tenant.Status.SUSPENDED, Tenant.Status.ARCHIVED) or (
+        instance.quarantined_at is not None
+    ):
+        _tasks_drop(instance)
+
+
+def _tasks_drop(instance: Any, **kwargs: object) -> None:
+    from django.db import transaction
+
+    from tenancy.lanes import tenant_tasks_drop
+
+    tenant_id = instance.pk
+    transaction.on_commit(lambda: tenant_tasks_drop(tenant_id))

@@ -28,10 +28,28 @@ class TenantStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class QuarantineCause(models.TextChoices):
+    # The schema no longer matches its migrations (`tenants verify`): a table PostgreSQL
+    # would resolve to public's. Served as "unavailable".
+    SCHEMA_DRIFT = "schema_drift", "Schema drift"
+    # The release's migrations failed on this tenant (`tenants migrate`): its schema is
+    # whole but behind the code. Served as "maintenance" until a run migrates it.
+    MIGRATION_FAILED = "migration_failed", "Migration failed"
+
+
+class TenantSuspendedFor(models.TextChoices):
+    NONE = "", "Not suspended"
+    OPERATOR = "operator", "An operator's decision"
+    # Billing's dunning suspended it: its owners may still sign in to pay, nothing else.
+    NON_PAYMENT = "non_payment", "Non-payment"
+
+
 class Tenant(TenantMixin):
     """A customer workspace, with its own PostgreSQL schema `t_<id hex>`."""
 
     Status = TenantStatus
+    QuarantineCause = QuarantineCause
+    SuspendedFor = TenantSuspendedFor
 
     # Annotated by hand: the django-tenants base class is untyped.
     id: models.UUIDField[uuid.UUID, uuid.UUID] = models.UUIDField(
@@ -42,14 +60,23 @@ class Tenant(TenantMixin):
     status: models.CharField[str, str] = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PROVISIONING
     )
-    # Quarantine is not a status: it says the schema no longer matches its migrations (a
-    # table gone, which PostgreSQL would resolve to public's), whatever the operator or
-    # billing decided. A suspended tenant stays suspended through it; `tenants verify` and
-    # `tenants migrate` set and clear it, nothing else (shared_apps.fleet.verify).
+    # Quarantine is not a status: it says the schema cannot serve the code (a table gone,
+    # which PostgreSQL would resolve to public's, or a release that failed to migrate it),
+    # whatever the operator or billing decided. A suspended tenant stays suspended through
+    # it; `tenants verify` and `tenants migrate` set and clear it, nothing else
+    # (shared_apps.fleet.verify, shared_apps.fleet.quarantine).
     quarantined_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
         null=True, blank=True
     )
     quarantine_reason: models.TextField[str, str] = models.TextField(blank=True)
+    quarantine_cause: models.CharField[str, str] = models.CharField(
+        max_length=20, choices=QuarantineCause.choices, blank=True
+    )
+    # Why it is suspended; read only while the status says so (an archive keeps it for the
+    # restore that brings the suspended tenant back). Resuming clears it.
+    suspended_for: models.CharField[str, str] = models.CharField(
+        max_length=16, choices=SuspendedFor.choices, default="", blank=True
+    )
     created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
     updated_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now=True)
     schema_name: str
@@ -80,8 +107,20 @@ class Tenant(TenantMixin):
             ),
             models.CheckConstraint(condition=~Q(name=""), name="tenant_name_not_blank"),
             models.CheckConstraint(
+                condition=Q(suspended_for__in=TenantSuspendedFor.values),
+                name="tenant_suspended_for_known",
+            ),
+            models.CheckConstraint(
                 condition=Q(quarantined_at__isnull=False) | Q(quarantine_reason=""),
                 name="tenant_quarantine_reason_only_when_quarantined",
+            ),
+            # A quarantine always says why; a tenant served normally has no cause.
+            models.CheckConstraint(
+                condition=(Q(quarantined_at__isnull=True) & Q(quarantine_cause=""))
+                | (
+                    Q(quarantined_at__isnull=False) & Q(quarantine_cause__in=QuarantineCause.values)
+                ),
+                name="tenant_quarantine_cause_only_when_quarantined",
             ),
         ]
 
@@ -95,6 +134,18 @@ class Tenant(TenantMixin):
     @property
     def is_quarantined(self) -> bool:
         return self.quarantined_at is not None
+
+    @property
+    def is_in_maintenance(self) -> bool:
+        """Quarantined because the release's migrations failed on it (not schema drift)."""
+        return self.is_quarantined and self.quarantine_cause == QuarantineCause.MIGRATION_FAILED
+
+    @property
+    def is_suspended_for_non_payment(self) -> bool:
+        return (
+            self.status == self.Status.SUSPENDED
+            and self.suspended_for == self.SuspendedFor.NON_PAYMENT
+        )
 
 
 class Domain(DomainMixin):
@@ -120,8 +171,9 @@ class SchemaTemplate(models.Model):
     name = models.CharField(max_length=40, unique=True)
     migration_state = models.CharField(max_length=64)
     sql = models.TextField()
-    # The template schema's tables and their columns, read from the catalog when it was
-    # built: what every tenant at `migration_state` must have (`tenants verify`).
+    # The template schema's catalog (tables, columns, indexes, constraints, sequences, ...;
+    # shared_apps.fleet.catalog), read when it was built: what every tenant at
+    # `migration_state` must have (`tenants verify`, fast archives).
     catalog = models.JSONField(default=dict)
     refreshed_at = models.DateTimeField()
 
@@ -174,14 +226,27 @@ class TenantMigration(models.Model):
         return f"{self.tenant_id}: {self.state} @ {self.migration_state[:12]}"
 
 
+class TenantArchiveFormat(models.TextChoices):
+    # The provisioning template's DDL and each table's COPY data (shared_apps.fleet.snapshot).
+    TEMPLATE_COPY = "template_copy", "Template DDL and COPY data"
+    # pg_dump's custom format of the schema: for a schema that drifted from its template.
+    PG_DUMP = "pg_dump", "pg_dump custom format"
+
+
 class TenantArchive(models.Model):
     """A dump of an archived tenant's schema, kept in storage under the tenant's prefix."""
+
+    Format = TenantArchiveFormat
 
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="archives")
     storage_name = models.CharField(max_length=255)
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # Archives made before the fast format existed are all pg_dump's.
+    format = models.CharField(
+        max_length=16, choices=TenantArchiveFormat.choices, default=TenantArchiveFormat.PG_DUMP
+    )
     migration_state = models.CharField(max_length=64, blank=True)
     # What restore puts back: a suspended tenant (by an operator, or by billing) stays so.
     previous_status = models.CharField(

@@ -18,20 +18,34 @@ logger = logging.getLogger(__name__)
 
 
 def tenant_suspend(
-    *, reason: str, actor: str, tenant: Tenant | None = None, subdomain: str = ""
+    *,
+    reason: str,
+    actor: str,
+    tenant: Tenant | None = None,
+    subdomain: str = "",
+    for_non_payment: bool = False,
 ) -> Tenant:
     """Stop serving a tenant: its site shows a suspended page, its tasks are skipped.
 
     Nothing is deleted. Suspending a suspended tenant changes nothing. Name the tenant by
-    instance or, for operators, by subdomain.
+    instance or, for operators, by subdomain. `for_non_payment` (billing's dunning only)
+    leaves its owners one door: signing in to the billing page to pay.
 
     Raises:
         TenantNotFoundError: no tenant has `subdomain`.
         TenantStateInvalidError: the tenant is archived.
     """
+    suspended_for = (
+        Tenant.SuspendedFor.NON_PAYMENT if for_non_payment else Tenant.SuspendedFor.OPERATOR
+    )
     with (
         audited(
-            "tenant.suspend", actor=actor, tenant=tenant, subdomain=subdomain, reason=reason
+            "tenant.suspend",
+            actor=actor,
+            tenant=tenant,
+            subdomain=subdomain,
+            reason=reason,
+            suspended_for=suspended_for.value,
         ) as entry,
         public_context(),
     ):
@@ -43,7 +57,8 @@ def tenant_suspend(
                 f"'{tenant.subdomain}' is {tenant.status}; only active tenants can be suspended."
             )
         tenant.status = Tenant.Status.SUSPENDED
-        tenant.save(update_fields=["status", "updated_at"])
+        tenant.suspended_for = suspended_for
+        tenant.save(update_fields=["status", "suspended_for", "updated_at"])
     logger.info("tenant suspended", extra={"tenant_id": str(tenant.id)})
     return tenant
 
@@ -67,7 +82,8 @@ def tenant_resume(*, actor: str, tenant: Tenant | None = None, subdomain: str = 
                 f"'{tenant.subdomain}' is {tenant.status}; only suspended tenants can be resumed."
             )
         tenant.status = Tenant.Status.ACTIVE
-        tenant.save(update_fields=["status", "updated_at"])
+        tenant.suspended_for = Tenant.SuspendedFor.NONE
+        tenant.save(update_fields=["status", "suspended_for", "updated_at"])
     logger.info("tenant resumed", extra={"tenant_id": str(tenant.id)})
     return tenant
 

@@ -22,17 +22,13 @@ from tenant_apps.apikeys.models import ApiKey
 from tenant_apps.apikeys.services import KEY_PREFIX, PREFIX_LENGTH, api_key_hash, api_key_touch
 
 KEYWORD = b"bearer"
+CHALLENGE = 'Bearer realm="api"'
 
 
-class ApiKeyAuthenticationFailed(exceptions.APIException):
-    """401 `authentication_failed` for a bad key.
+class ApiKeyAuthenticationFailed(exceptions.AuthenticationFailed):
+    """401 `authentication_failed` for a bad key, with a Bearer challenge naming the error
+    (RFC 6750: `error="invalid_token"`)."""
 
-    Not DRF's AuthenticationFailed: with session authentication first in the list, DRF
-    turns that one into a 403 (session authentication names no WWW-Authenticate scheme).
-    """
-
-    status_code = 401
-    default_code = "authentication_failed"
     default_detail = "Incorrect authentication credentials."
 
 
@@ -74,7 +70,12 @@ class ApiKeyAuthentication(BaseAuthentication):
         return key.created_by, key
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="api"'
+        """The challenge of a 401: DRF asks the first authentication class (this one)."""
+        parts = get_authorization_header(request).split()
+        if parts and parts[0].lower() == KEYWORD:
+            # A key was sent and refused; without one, RFC 6750 names no error.
+            return f'{CHALLENGE}, error="invalid_token"'
+        return CHALLENGE
 
 
 class ApiKeyScopePermission(BasePermission):

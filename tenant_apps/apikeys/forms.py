@@ -14,7 +14,10 @@ class ApiKeyForm(forms.Form):
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Read: look only. Write: also change projects and tasks. Admin: everything.",
+        help_text=(
+            "Read: look only. Write: also change projects, tasks, files and exports. "
+            "Admin: everything, people and invitations included."
+        ),
     )
     expires_on = forms.DateField(
         required=False,

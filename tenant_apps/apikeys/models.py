@@ -9,12 +9,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from tenant_apps.members.policy import ApiKeyScope
+
 
 class ApiKey(models.Model):
-    class Scope(models.TextChoices):
-        READ = "read", "Read"
-        WRITE = "write", "Write"
-        ADMIN = "admin", "Admin"
+    # Defined with the policy, below this app: API views of members name scopes too.
+    Scope = ApiKeyScope
 
     name = models.CharField(max_length=120)
     # Shown in lists and logs, and the lookup column: `tp_` plus 8 random characters.

@@ -1,4 +1,12 @@
-from core.errors import AppError
+from core.errors import AppError, NotFoundError
+
+
+class MemberNotFoundError(NotFoundError):
+    code, status, title = "member_not_found", 404, "Member not found"
+
+
+class InvitationNotFoundError(NotFoundError):
+    code, status, title = "invitation_not_found", 404, "Invitation not found"
 
 
 class LastOwnerError(AppError):

@@ -7,10 +7,24 @@ a member works in projects but does not manage them or the people in the workspa
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import TextChoices
 
 from shared_apps.accounts.models import User
 
 Role = User.Role
+
+
+class ApiKeyScope(TextChoices):
+    """What an API key may reach (`ApiKey.Scope`): admin includes write, write includes read.
+
+    The vocabulary lives here, below the apikeys app, so that API views of any workspace app
+    (members' own included) can name the scope they need without importing apikeys.
+    """
+
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    ADMIN = "admin", "Admin"
+
 
 MEMBER_ACTIONS = frozenset(
     {
@@ -33,6 +47,9 @@ ADMIN_ACTIONS = MEMBER_ACTIONS | {
     "invitation.revoke",
     "member.change_role",
     "member.remove",
+    # Whether someone has a second factor: for those who run the workspace, not for everyone
+    # (it tells an attacker whose password alone would do).
+    "member.view_second_factor",
     "admin.access",
     "apikey.manage",
 }
@@ -41,6 +58,9 @@ OWNER_ACTIONS = ADMIN_ACTIONS | {
     "workspace.settings",
     # Another person's second factor: only owners may take it away (then they enrol again).
     "member.reset_second_factor",
+    # Webhooks push the workspace's events (people's addresses and roles among them) to
+    # URLs outside it, continuously: an owner's decision, like the workspace's settings.
+    "webhook.manage",
 }
 
 ACTIONS_BY_ROLE = {
@@ -87,7 +107,7 @@ def api_key_scopes_grantable_by(actor: User) -> list[str]:
     The `admin` scope reaches everything an owner may do, so only owners grant it.
     """
     if actor.role == Role.OWNER:
-        return ["read", "write", "admin"]
+        return [ApiKeyScope.READ, ApiKeyScope.WRITE, ApiKeyScope.ADMIN]
     if actor.role == Role.ADMIN:
-        return ["read", "write"]
+        return [ApiKeyScope.READ, ApiKeyScope.WRITE]
     return []

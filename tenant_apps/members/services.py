@@ -13,10 +13,13 @@ from django.utils import timezone
 from core.text import single_line
 from shared_apps.accounts.models import User
 from shared_apps.accounts.rules import email_clean, password_check
+from shared_apps.audit.services import audited
 from shared_apps.billing.limits import plan_limit_require
 from shared_apps.mail.services import mail_send
 from shared_apps.tenants.addresses import LinkOrigin, workspace_url
 from tenancy import require_tenant
+from tenant_apps.events.catalogue import EventType
+from tenant_apps.events.services import event_emit, timestamp_iso
 from tenant_apps.members import policy
 from tenant_apps.members.errors import (
     AlreadyMemberError,
@@ -32,44 +35,87 @@ INVITATION_SALT = "members.invitation"
 INVITATION_DAYS = 7
 
 
+def member_event_data(member: User) -> dict[str, object]:
+    """A person as webhooks describe them."""
+    return {
+        "id": member.pk,
+        "email": member.email,
+        "full_name": member.full_name,
+        "role": member.role,
+        "is_active": member.is_active,
+    }
+
+
+def invitation_event_data(invitation: Invitation) -> dict[str, object]:
+    """An invitation as webhooks describe it (never its link: that would let anyone join)."""
+    return {
+        "id": invitation.pk,
+        "email": invitation.email,
+        "role": invitation.role,
+        "invited_by": invitation.invited_by_id,
+        "expires_at": timestamp_iso(invitation.expires_at),
+    }
+
+
 def _owners_besides(user: User) -> int:
     return User.objects.filter(role=User.Role.OWNER, is_active=True).exclude(pk=user.pk).count()
 
 
-@transaction.atomic
 def member_role_change(*, actor: User, member: User, role: str) -> User:
-    """Give a member another role.
+    """Give a member another role (audited, refusals included).
 
     Raises:
         PermissionDenied, RoleNotAllowedError, LastOwnerError.
     """
     policy.require(actor, "member.change_role", member)
-    if role not in policy.roles_assignable_by(actor):
-        raise RoleNotAllowedError(f"You cannot make someone {role}.", field="role")
-    # Lock the owners so two demotions at once cannot both pass the check below.
-    list(User.objects.select_for_update().filter(role=User.Role.OWNER))
-    if member.role == User.Role.OWNER and role != User.Role.OWNER and not _owners_besides(member):
-        raise LastOwnerError("The last owner cannot be demoted; make someone else owner first.")
-    member.role = role
-    member.is_staff = role in (User.Role.OWNER, User.Role.ADMIN)
-    member.save(update_fields=["role", "is_staff"])
+    with audited(
+        "member.role_change",
+        actor=f"user:{actor.email}",
+        tenant=require_tenant(),
+        member_id=member.pk,
+        role_before=member.role,
+        role=role,
+    ):
+        if role not in policy.roles_assignable_by(actor):
+            raise RoleNotAllowedError(f"You cannot make someone {role}.", field="role")
+        # Lock the owners so two demotions at once cannot both pass the check below.
+        list(User.objects.select_for_update().filter(role=User.Role.OWNER))
+        if (
+            member.role == User.Role.OWNER
+            and role != User.Role.OWNER
+            and not _owners_besides(member)
+        ):
+            raise LastOwnerError("The last owner cannot be demoted; make someone else owner first.")
+        member.role = role
+        member.is_staff = role in (User.Role.OWNER, User.Role.ADMIN)
+        member.save(update_fields=["role", "is_staff"])
+        event_emit(event_type=EventType.MEMBER_ROLE_CHANGED, data=member_event_data(member))
     logger.info("member role changed", extra={"member_id": member.pk, "role": role})
     return member
 
 
-@transaction.atomic
 def member_remove(*, actor: User, member: User) -> None:
     """Take someone out of the workspace (their account is deactivated, their work stays).
+
+    Audited, refusals included.
 
     Raises:
         PermissionDenied, LastOwnerError.
     """
     policy.require(actor, "member.remove", member)
-    list(User.objects.select_for_update().filter(role=User.Role.OWNER))
-    if member.role == User.Role.OWNER and not _owners_besides(member):
-        raise LastOwnerError("The last owner cannot be removed; make someone else owner first.")
-    member.is_active = False
-    member.save(update_fields=["is_active"])
+    with audited(
+        "member.remove",
+        actor=f"user:{actor.email}",
+        tenant=require_tenant(),
+        member_id=member.pk,
+        role=member.role,
+    ):
+        list(User.objects.select_for_update().filter(role=User.Role.OWNER))
+        if member.role == User.Role.OWNER and not _owners_besides(member):
+            raise LastOwnerError("The last owner cannot be removed; make someone else owner first.")
+        member.is_active = False
+        member.save(update_fields=["is_active"])
+        event_emit(event_type=EventType.MEMBER_REMOVED, data=member_event_data(member))
     logger.info("member removed", extra={"member_id": member.pk})
 
 
@@ -121,6 +167,7 @@ def invitation_send(
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
     _invitation_mail(invitation, inviter=actor, origin=origin)
+    event_emit(event_type=EventType.INVITATION_CREATED, data=invitation_event_data(invitation))
     logger.info("invitation sent", extra={"invitation_id": invitation.pk, "role": role})
     return invitation
 
@@ -177,6 +224,7 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
     invitation = _invitation_locked(invitation.pk)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
+    event_emit(event_type=EventType.INVITATION_REVOKED, data=invitation_event_data(invitation))
     logger.info("invitation revoked", extra={"invitation_id": invitation.pk})
     return invitation
 
@@ -233,5 +281,9 @@ def invitation_accept(*, token: str, password: str, full_name: str = "") -> User
     user.save()
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
+    event_emit(
+        event_type=EventType.INVITATION_ACCEPTED,
+        data={**invitation_event_data(invitation), "member": user.pk},
+    )
     logger.info("invitation accepted", extra={"invitation_id": invitation.pk, "member_id": user.pk})
     return user

@@ -7,12 +7,12 @@ from typing import cast
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
-from core.errors import AppError
+from core.errors import AppError, NotFoundError
 from core.forms import form_error_add
 from core.ratelimit import ThrottledError, rate_limit_hit
 from core.views import throttled_response
@@ -21,6 +21,7 @@ from shared_apps.tenants.addresses import LinkOrigin
 from tenant_apps.members import policy, selectors, services
 from tenant_apps.members.errors import InvitationInvalidError
 from tenant_apps.members.forms import AcceptInvitationForm, InvitationForm, RoleForm
+from tenant_apps.members.models import Invitation
 from tenant_apps.members.second_factor import member_second_factor_reset
 
 
@@ -28,6 +29,20 @@ class MembersBase(LoginRequiredMixin, View):
     @property
     def actor(self) -> User:
         return cast(User, self.request.user)
+
+    def member(self, member_id: int) -> User:
+        """The person in the URL, or the 404 page."""
+        try:
+            return selectors.member_get(actor=self.actor, member_id=member_id)
+        except NotFoundError as error:
+            raise Http404(error.detail) from None
+
+    def invitation(self, invitation_id: int) -> Invitation:
+        """The open invitation in the URL, or the 404 page."""
+        try:
+            return selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        except NotFoundError as error:
+            raise Http404(error.detail) from None
 
 
 class MembersView(MembersBase):
@@ -65,7 +80,7 @@ class InvitationSendView(MembersView):
 
 class MemberRoleView(MembersBase):
     def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
-        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        member = self.member(member_id)
         form = RoleForm(request.POST)
         if form.is_valid():
             try:
@@ -113,12 +128,12 @@ class MemberRemoveView(ConfirmedActionView):
     button = "Remove"
 
     def get(self, request: HttpRequest, member_id: int) -> HttpResponse:
-        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        member = self.member(member_id)
         policy.require(self.actor, "member.remove", member)
         return self.confirm_page(request, member.email)
 
     def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
-        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        member = self.member(member_id)
         try:
             services.member_remove(actor=self.actor, member=member)
         except AppError as error:
@@ -135,12 +150,12 @@ class MemberSecondFactorResetView(ConfirmedActionView):
     button = "Reset two-factor sign-in"
 
     def get(self, request: HttpRequest, member_id: int) -> HttpResponse:
-        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        member = self.member(member_id)
         policy.require(self.actor, "member.reset_second_factor", member)
         return self.confirm_page(request, member.email)
 
     def post(self, request: HttpRequest, member_id: int) -> HttpResponse:
-        member = selectors.member_get(actor=self.actor, member_id=member_id)
+        member = self.member(member_id)
         member_second_factor_reset(actor=self.actor, member=member)
         return self.done(request, f"Two-factor sign-in of {member.email} was reset.")
 
@@ -151,12 +166,12 @@ class InvitationRevokeView(ConfirmedActionView):
     button = "Withdraw"
 
     def get(self, request: HttpRequest, invitation_id: int) -> HttpResponse:
-        invitation = selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        invitation = self.invitation(invitation_id)
         policy.require(self.actor, "invitation.revoke", invitation)
         return self.confirm_page(request, invitation.email)
 
     def post(self, request: HttpRequest, invitation_id: int) -> HttpResponse:
-        invitation = selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        invitation = self.invitation(invitation_id)
         try:
             services.invitation_revoke(actor=self.actor, invitation=invitation)
         except AppError as error:
@@ -166,7 +181,7 @@ class InvitationRevokeView(ConfirmedActionView):
 
 class InvitationResendView(MembersBase):
     def post(self, request: HttpRequest, invitation_id: int) -> HttpResponse:
-        invitation = selectors.invitation_get_live(actor=self.actor, invitation_id=invitation_id)
+        invitation = self.invitation(invitation_id)
         try:
             services.invitation_resend(
                 actor=self.actor, invitation=invitation, origin=LinkOrigin.of(request)

@@ -9,6 +9,14 @@ class TaskNotFoundError(NotFoundError):
     code, status, title = "task_not_found", 404, "Task not found"
 
 
+class AttachmentNotFoundError(NotFoundError):
+    code, status, title = "attachment_not_found", 404, "File not found"
+
+
+class ExportNotFoundError(NotFoundError):
+    code, status, title = "export_not_found", 404, "Export not found"
+
+
 class AttachmentTooLargeError(AppError):
     code, status, title = "attachment_too_large", 400, "File is too large"
 

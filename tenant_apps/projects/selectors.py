@@ -6,9 +6,15 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from shared_apps.accounts.models import User
+from tenancy.storage import tenant_file_url
 from tenant_apps.projects import policy
-from tenant_apps.projects.errors import ProjectNotFoundError, TaskNotFoundError
-from tenant_apps.projects.models import Project, Task
+from tenant_apps.projects.errors import (
+    AttachmentNotFoundError,
+    ExportNotFoundError,
+    ProjectNotFoundError,
+    TaskNotFoundError,
+)
+from tenant_apps.projects.models import Attachment, Export, Project, Task
 
 DASHBOARD_KEY = "projects:dashboard:open-tasks"
 DASHBOARD_TTL = 600
@@ -65,6 +71,61 @@ def task_get(*, actor: User, project: Project, task_id: int) -> Task:
     if task is None:
         raise TaskNotFoundError("There is no such task in this project.")
     return task
+
+
+def attachment_list(*, actor: User, project: Project) -> QuerySet[Attachment]:
+    """The project's files, newest first, in one query."""
+    policy.require(actor, "attachment.view", project)
+    return project.attachments.all()
+
+
+def attachment_get(*, actor: User, project: Project, attachment_id: int) -> Attachment:
+    """Return one file of the project.
+
+    Raises:
+        AttachmentNotFoundError: no such file in this project (another project's included).
+    """
+    policy.require(actor, "attachment.view", project)
+    attachment = project.attachments.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise AttachmentNotFoundError("There is no such file in this project.")
+    return attachment
+
+
+def attachment_link(attachment: Attachment, *, expires_in: int) -> str:
+    """Return a signed link (a path on this workspace's host) that downloads the file under
+    the name its uploader gave it. Hand it out only to whom `attachment_get` answered."""
+    return tenant_file_url(
+        attachment.file.name, expires_in=expires_in, filename=attachment.original_name
+    )
+
+
+def export_list(*, actor: User, project: Project) -> QuerySet[Export]:
+    """The project's exports, newest first, in one query."""
+    policy.require(actor, "project.export", project)
+    return project.exports.all()
+
+
+def export_get(*, actor: User, project: Project, export_id: int) -> Export:
+    """Return one export of the project, whatever its status.
+
+    Raises:
+        ExportNotFoundError: no such export in this project (another project's included).
+    """
+    policy.require(actor, "project.export", project)
+    export = project.exports.filter(pk=export_id).first()
+    if export is None:
+        raise ExportNotFoundError("There is no such export in this project.")
+    return export
+
+
+def export_link(export: Export, *, expires_in: int) -> str | None:
+    """Return a signed link (a path on this workspace's host) to the export's CSV, or None
+    while it is not ready. Hand it out only to whom `export_get` answered."""
+    if not export.is_ready:
+        return None
+    filename = export.file.name.rsplit("/", 1)[-1]
+    return tenant_file_url(export.file.name, expires_in=expires_in, filename=filename)
 
 
 def member_list() -> QuerySet[User]:

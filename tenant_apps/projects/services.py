@@ -21,6 +21,8 @@ from core.errors import name_clean
 from core.text import single_line
 from shared_apps.accounts.models import User
 from shared_apps.billing.limits import plan_limit_require
+from tenant_apps.events.catalogue import EventType
+from tenant_apps.events.services import event_emit, timestamp_iso
 from tenant_apps.projects import policy
 from tenant_apps.projects.errors import (
     AssigneeInvalidError,
@@ -40,6 +42,32 @@ def dashboard_invalidate() -> None:
     transaction.on_commit(lambda: cache.delete(DASHBOARD_KEY))
 
 
+def project_event_data(project: Project) -> dict[str, object]:
+    """A project as webhooks describe it: the API's shape (docs/api.md)."""
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "description": project.description,
+        "status": project.status,
+        "created_at": timestamp_iso(project.created_at),
+        "updated_at": timestamp_iso(project.updated_at),
+    }
+
+
+def task_event_data(task: Task) -> dict[str, object]:
+    """A task as webhooks describe it: the API's shape (docs/api.md)."""
+    return {
+        "id": task.pk,
+        "project": task.project_id,
+        "title": task.title,
+        "status": task.status,
+        "assignee": task.assignee_id,
+        "due_date": task.due_date.isoformat() if task.due_date else None,
+        "created_at": timestamp_iso(task.created_at),
+        "updated_at": timestamp_iso(task.updated_at),
+    }
+
+
 @transaction.atomic
 def project_create(*, actor: User, name: str, description: str = "") -> Project:
     """Create a project.
@@ -53,6 +81,7 @@ def project_create(*, actor: User, name: str, description: str = "") -> Project:
         name=name_clean(name), description=description, created_by=actor
     )
     dashboard_invalidate()
+    event_emit(event_type=EventType.PROJECT_CREATED, data=project_event_data(project))
     return project
 
 
@@ -63,6 +92,7 @@ def project_update(*, actor: User, project: Project, name: str, description: str
     project.description = description
     project.save(update_fields=["name", "description", "updated_at"])
     dashboard_invalidate()
+    event_emit(event_type=EventType.PROJECT_UPDATED, data=project_event_data(project))
     return project
 
 
@@ -101,6 +131,7 @@ def task_create(
         due_date=due_date,
     )
     dashboard_invalidate()
+    event_emit(event_type=EventType.TASK_CREATED, data=task_event_data(task))
     return task
 
 
@@ -123,6 +154,7 @@ def task_update(
     task.due_date = due_date
     task.save(update_fields=["title", "status", "assignee", "due_date", "updated_at"])
     dashboard_invalidate()
+    event_emit(event_type=EventType.TASK_UPDATED, data=task_event_data(task))
     return task
 
 
@@ -165,6 +197,17 @@ def storage_file_name(original: str) -> str:
     return f"{stored}.{suffix}" if suffix else stored
 
 
+def attachment_max_bytes() -> int:
+    """The largest file a person may attach (PROJECTS_ATTACHMENT_MAX_BYTES, 10 MB unless set)."""
+    return int(getattr(settings, "PROJECTS_ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES_DEFAULT))
+
+
+def attachment_too_large() -> AttachmentTooLargeError:
+    """The error for a file above `attachment_max_bytes`, however it was found out."""
+    limit = attachment_max_bytes()
+    return AttachmentTooLargeError(f"Files may be up to {limit // (1024 * 1024)} MB.", field="file")
+
+
 @transaction.atomic
 def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) -> Attachment:
     """Store a file under the tenant's prefix and record it on the project.
@@ -173,11 +216,9 @@ def attachment_upload(*, actor: User, project: Project, upload: UploadedFile) ->
         AttachmentTooLargeError, PlanLimitReachedError.
     """
     policy.require(actor, "attachment.create", project)
-    limit = getattr(settings, "PROJECTS_ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES_DEFAULT)
+    limit = attachment_max_bytes()
     if upload.size is not None and upload.size > limit:
-        raise AttachmentTooLargeError(
-            f"Files may be up to {limit // (1024 * 1024)} MB.", field="file"
-        )
+        raise attachment_too_large()
     plan_limit_require(
         resource="storage_bytes",
         used=lambda: Attachment.objects.aggregate(total=Sum("size"))["total"] or 0,
@@ -247,6 +288,15 @@ def export_build(*, export: Export) -> Export:
     export.status = Export.Status.DONE
     export.finished_at = timezone.now()
     export.save(update_fields=["file", "rows", "status", "finished_at"])
+    event_emit(
+        event_type=EventType.EXPORT_READY,
+        data={
+            "id": export.pk,
+            "project": export.project_id,
+            "rows": export.rows,
+            "finished_at": timestamp_iso(export.finished_at),
+        },
+    )
     logger.info("export finished", extra={"export_id": export.pk, "rows": export.rows})
     return export
 

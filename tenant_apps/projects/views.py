@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -12,12 +13,22 @@ from django.views import View
 from core.errors import AppError, NotFoundError
 from core.forms import form_error_add
 from shared_apps.accounts.models import User
-from tenancy.storage import tenant_file_url
 from tenant_apps.projects import policy, selectors, services
 from tenant_apps.projects.forms import AttachmentForm, ProjectForm, TaskForm
 from tenant_apps.projects.models import Project
 
+# A link the page redirects to at once: a minute is plenty.
 DOWNLOAD_URL_SECONDS = 60
+
+Found = TypeVar("Found")
+
+
+def _or_404(lookup: Callable[[], Found]) -> Found:
+    """What the selector found, or the 404 page for its "no such ..." error."""
+    try:
+        return lookup()
+    except NotFoundError as error:
+        raise Http404(error.detail) from None
 
 
 def _members() -> list[tuple[int, str]]:
@@ -36,10 +47,7 @@ class ProjectView(MemberView):
     """Resolves the project in the URL for the signed-in member, or answers 404."""
 
     def project(self, project_id: int) -> Project:
-        try:
-            return selectors.project_get(actor=self.actor, project_id=project_id)
-        except NotFoundError as error:
-            raise Http404(error.detail) from None
+        return _or_404(lambda: selectors.project_get(actor=self.actor, project_id=project_id))
 
 
 class ProjectListView(MemberView):
@@ -95,8 +103,8 @@ class ProjectDetailView(ProjectView):
         context = {
             "project": project,
             "tasks": selectors.task_list_for_project(project=project),
-            "attachments": project.attachments.all(),
-            "exports": project.exports.all()[:5],
+            "attachments": selectors.attachment_list(actor=self.actor, project=project),
+            "exports": selectors.export_list(actor=self.actor, project=project)[:5],
             "task_form": forms.get("task_form") or TaskForm(members=_members()),
             "attachment_form": forms.get("attachment_form") or AttachmentForm(),
         }
@@ -164,10 +172,9 @@ class TaskUpdateView(ProjectView):
         return render(request, "projects/task_form.html", context, status=400)
 
     def _task(self, project: Project, task_id: int) -> Any:
-        try:
-            return selectors.task_get(actor=self.actor, project=project, task_id=task_id)
-        except NotFoundError as error:
-            raise Http404(error.detail) from None
+        return _or_404(
+            lambda: selectors.task_get(actor=self.actor, project=project, task_id=task_id)
+        )
 
 
 class AttachmentUploadView(ProjectDetailView):
@@ -191,13 +198,14 @@ class AttachmentUploadView(ProjectDetailView):
 class AttachmentDownloadView(ProjectView):
     def get(self, request: HttpRequest, project_id: int, attachment_id: int) -> HttpResponse:
         project = self.project(project_id)
-        attachment = project.attachments.filter(pk=attachment_id).first()
-        if attachment is None:
-            raise Http404("There is no such file in this project.")
-        url = tenant_file_url(
-            attachment.file.name, expires_in=DOWNLOAD_URL_SECONDS, filename=attachment.original_name
+        attachment = _or_404(
+            lambda: selectors.attachment_get(
+                actor=self.actor, project=project, attachment_id=attachment_id
+            )
         )
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(
+            selectors.attachment_link(attachment, expires_in=DOWNLOAD_URL_SECONDS)
+        )
 
 
 class ExportCreateView(ProjectView):
@@ -209,9 +217,10 @@ class ExportCreateView(ProjectView):
 class ExportDownloadView(ProjectView):
     def get(self, request: HttpRequest, project_id: int, export_id: int) -> HttpResponse:
         project = self.project(project_id)
-        export = project.exports.filter(pk=export_id).first()
-        if export is None or not export.is_ready:
+        export = _or_404(
+            lambda: selectors.export_get(actor=self.actor, project=project, export_id=export_id)
+        )
+        url = selectors.export_link(export, expires_in=DOWNLOAD_URL_SECONDS)
+        if url is None:
             raise Http404("This export is not ready.")
-        filename = export.file.name.rsplit("/", 1)[-1]
-        url = tenant_file_url(export.file.name, expires_in=DOWNLOAD_URL_SECONDS, filename=filename)
         return HttpResponseRedirect(url)

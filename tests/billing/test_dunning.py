@@ -125,8 +125,10 @@ def test_payment_failure_grace_suspension_and_recovery(
         ).count()
         == 1
     )
+    # suspended for non-payment: everything leads to the billing page, where owners pay
     suspended = client_a.get("/")
-    assert suspended.status_code == 403
+    assert (suspended.status_code, suspended["Location"]) == (302, "/billing/")
+    assert b"pay-to-reopen" in owner_a.get("/billing/").content
     assert mail.outbox[-1].subject == "Alpha Inc is suspended"
 
     # a later payment resumes it

@@ -77,7 +77,7 @@ def test_project_limit_is_problem_json_in_the_api_and_only_for_that_tenant(
 
 def test_projects_api_needs_a_signed_in_member(client_a: Client, tenant_a: Tenant) -> None:
     response = client_a.post("/api/v1/projects", {"name": "x"}, content_type="application/json")
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
     assert projects_in(tenant_a) == 0
 

@@ -1,8 +1,8 @@
-"""Browser tests: Playwright for Python driving Debian's Chromium against a live server
-(`live_url`, tests/infra.py).
+"""Browser tests: Playwright for Python driving Debian's Chromium against a live server.
 
 Skipped, with the reason shown, where no Chromium is installed; `.ci/run` installs it and
-sets REQUIRE_BROWSER=1 so that a missing browser fails CI instead of skipping.
+sets REQUIRE_BROWSER=1 so that a missing browser fails CI instead of skipping. The live
+server they drive is `live_url` (tests/fixtures.py).
 """
 
 from __future__ import annotations

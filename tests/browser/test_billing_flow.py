@@ -4,45 +4,28 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from config.celery import app
 from shared_apps.billing.models import BillingAccount, Plan, StripeEvent
 from shared_apps.tenants.models import Tenant
-from tenancy import public_context, tenant_context
 from tests.billing.conftest import PRO_PLAN
 from tests.billing.fake_stripe import API_KEY, WEBHOOK_SECRET, FakeStripe, event, signature
 from tests.factories import TEST_PASSWORD, PlanFactory
+from tests.fixtures import in_own_connection
 
 pytestmark = pytest.mark.browser
 
 # Checkout URLs point at Stripe's own host, which the billing page's CSP (form-action) lets
 # the checkout form redirect to; the browser context serves that host from the fake.
 STRIPE_CHECKOUT = "https://checkout.stripe.com"
-
-
-def in_own_connection(work: Callable[[], object], tenant: Tenant | None = None) -> None:
-    """Run `work` on another thread, hence another connection: what it writes is committed."""
-
-    def run() -> None:
-        try:
-            with tenant_context(tenant) if tenant else public_context():
-                work()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
 
 
 @pytest.fixture

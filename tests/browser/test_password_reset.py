@@ -14,8 +14,8 @@ from django_redis import get_redis_connection  # type: ignore[import-untyped]
 
 from shared_apps.accounts.models import User
 from shared_apps.tenants.models import Tenant
-from tests.browser.test_billing_flow import in_own_connection
 from tests.factories import UserFactory
+from tests.fixtures import in_own_connection
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,8 @@ from shared_apps.tenants.models import Tenant
 from tenant_apps.apikeys.models import ApiKey
 from tenant_apps.members.models import Invitation
 from tenant_apps.projects.models import Project
-from tests.browser.test_billing_flow import in_own_connection
 from tests.factories import TEST_PASSWORD
+from tests.fixtures import in_own_connection
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +42,10 @@ def test_an_owner_creates_a_project_a_task_and_an_invitation_through_the_pages(
         page.fill("#id_title", "Book the venue")
         page.click("button:has-text('Add task')")
         page.wait_for_selector("td:has-text('Book the venue')")
+        floor_plan = {"name": "floor-plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF"}
+        page.set_input_files("#id_file", files=[floor_plan])
+        page.click("button:has-text('Upload')")
+        page.wait_for_selector("#attachments a:has-text('floor-plan.pdf')")
         page.screenshot(path=str(artifacts / "project-detail.png"), full_page=True)
 
         page.goto(f"{base}/members/")

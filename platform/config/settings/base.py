@@ -54,6 +54,7 @@ SHARED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 # Every tenant schema: the tenant's own users and domain data.
 TENANT_APPS = [
@@ -71,6 +72,8 @@ TENANT_APPS = [
     "tenant_apps.projects",
     "tenant_apps.members",
     "tenant_apps.apikeys",
+    "tenant_apps.webhooks",
+    "tenant_apps.idempotency",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -89,6 +92,21 @@ TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
 TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
+# The Retry-After of a workspace in maintenance (a release failed to migrate it).
+TENANT_MAINTENANCE_RETRY_AFTER_SECONDS = 300
+# A workspace suspended for non-payment opens only these path prefixes, so that its owners
+# can sign in and pay; any other page redirects to the first. Signed-in people who may not
+# manage billing see the suspended page (shared_apps.billing.middleware).
+TENANT_BILLING_DOOR_PATHS = [
+    "/billing/",
+    "/login/",
+    "/logout/",
+    "/account/login/",
+    "/account/two_factor/",
+    "/password/",
+    "/errors/",
+    "/robots.txt",
+]
 
 MIDDLEWARE = [
     # First: the server span (a no-op unless tracing is configured) holds everything below.
@@ -103,7 +121,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
+    # /health/, /healthz, /readyz, /version, /metrics on any host, never routed to a tenant.
     "core.health.ProbeMiddleware",
     "tenancy.middleware.TenantRoutingMiddleware",  # everything below runs in a tenant
     "tenancy.metrics.TenantUsageMiddleware",  # per-tenant request counts (top N only)
@@ -115,6 +133,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After OTP and messages: a workspace requiring two-factor lets only verified sessions in.
     "tenant_apps.workspace.middleware.TwoFactorRequiredMiddleware",
+    # After sign-in: a workspace suspended for non-payment lets only its owners in, to pay.
+    "shared_apps.billing.middleware.BillingDoorMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -255,6 +275,8 @@ for _cache in CACHES.values():
 # MEDIA ---------------------------------------------------------------------------------
 # Every tenant's files live under tenants/<tenant id>/ (tenancy.storage); never public.
 MEDIA_ROOT = ENV.MEDIA_ROOT
+# `tenants export` without --output: outside any checkout's tracked files.
+EXPORT_DIR = ENV.EXPORT_DIR
 MEDIA_URL = "/media/"  # unused: files are served through signed, short-lived URLs only
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "tenancy.storage.TenantFileSystemStorage"},
@@ -313,9 +335,12 @@ USE_TZ = True
 REST_FRAMEWORK = {
     # drf-spectacular's AutoSchema, reading the nested Input/Output/Filters of our API classes.
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiSchema",
+    # API keys first: DRF names the first class's scheme in a 401's WWW-Authenticate
+    # (`Bearer`); session authentication names none, which DRF would answer with a 403.
+    # A request without a Bearer header goes on to the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "tenant_apps.apikeys.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     # Signed in, and an API key may do only what its scopes allow (read: safe methods;
     # others need the scope the view names in `api_key_scope`, else admin).
@@ -336,15 +361,71 @@ REST_FRAMEWORK = {
     # Client IPs for throttling: X-Forwarded-For only behind this many trusted proxies.
     "NUM_PROXIES": ENV.TRUSTED_PROXY_COUNT,
 }
+# Requests a minute every TenantApi allows (core.api.limits): per API key, per person
+# signed in with a session, per address for requests without valid credentials; and per
+# workspace, from its plan (`Plan.api_requests_per_minute`), through this function.
+API_RATE_LIMITS = {"key": 600, "user": 600, "address": 60}
+API_WORKSPACE_BUDGET = "shared_apps.billing.limits.plan_api_requests_per_minute"
+# Every TenantApi POST goes through this: the same Idempotency-Key runs the handler once
+# (tenant_apps.idempotency; records in the workspace's schema, kept 24 hours).
+API_IDEMPOTENCY = "tenant_apps.idempotency.services.idempotent_call"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tenant platform API",
     "VERSION": "1",
-    # Projects and tasks both have a `status`, of different choices.
+    "DESCRIPTION": (
+        "The API of one workspace, at `https://<workspace>.<domain>/api/v1/`: it sees only "
+        "that workspace's rows. Authenticate with an API key (`Authorization: Bearer …`) or "
+        "the session of someone signed in. Errors are `application/problem+json` with a "
+        "stable `code`; request budgets are announced in the RateLimit fields of every "
+        "answer; a POST with an `Idempotency-Key` runs once. Every error code is listed at "
+        "`/errors/` on the same host."
+    ),
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # The schema is the same for every workspace, names no workspace and holds no rows.
+    "SERVE_PUBLIC": True,
+    # Swagger UI from our own static files (drf-spectacular-sidecar): the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "tryItOutEnabled": False},
+    # The document and the pages serving it (core.api.reference) are not operations in it.
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Projects, tasks and exports each have a `status`, of different choices.
     "ENUM_NAME_OVERRIDES": {
         "ProjectStatusEnum": "tenant_apps.projects.models.Project.Status",
         "TaskStatusEnum": "tenant_apps.projects.models.Task.Status",
+        "ExportStatusEnum": "tenant_apps.projects.models.Export.Status",
     },
 }
+
+# WEBHOOKS ------------------------------------------------------------------------------
+# tenant_apps.webhooks: what owners' endpoints receive, and how hard the worker tries.
+WEBHOOKS_MAX_ENDPOINTS = 10
+# Each attempt: seconds to connect, and to wait for the answer (Standard Webhooks suggests
+# 15 to 30 s in all; shorter keeps a slow receiver from holding a worker for long).
+WEBHOOKS_CONNECT_TIMEOUT = 3.0
+WEBHOOKS_READ_TIMEOUT = 10.0
+# Attempts per delivery; after a failure the next waits base * 4^(attempts - 1) seconds,
+# at most the maximum, ±10% (30 s, 2 min, 8 min, 32 min, then hourly: about 3.7 hours).
+# The maximum stays below the broker's visibility timeout (services.py).
+WEBHOOKS_MAX_ATTEMPTS = 8
+WEBHOOKS_RETRY_BASE_SECONDS = 30
+WEBHOOKS_RETRY_MAX_SECONDS = 60 * 60
+# An endpoint is disabled (and the owners e-mailed) after this many failed attempts in a
+# row spanning at least this many hours; a 410 Gone disables it at once.
+WEBHOOKS_DISABLE_AFTER_FAILURES = 10
+WEBHOOKS_DISABLE_AFTER_HOURS = 12
+# After a rotation the old secret signs beside the new one this long.
+WEBHOOKS_SECRET_OVERLAP_HOURS = 24
+# A pending delivery this overdue lost its message; the sweeper queues it again.
+WEBHOOKS_STALE_SECONDS = 10 * 60
+WEBHOOKS_DELIVERY_RETENTION_DAYS = 30
+# Never on in production: deliveries to private, loopback, link-local, multicast and
+# reserved addresses (tests and local receivers), and to plain http:// URLs.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = False
+WEBHOOKS_ALLOW_PLAIN_HTTP = False
+# A CA bundle for receivers' certificates instead of certifi's (empty: certifi's).
+WEBHOOKS_CA_BUNDLE = ""
 
 # SECURITY HEADERS ----------------------------------------------------------------------
 CONTENT_SECURITY_POLICY = {

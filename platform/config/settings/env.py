@@ -80,6 +80,10 @@ class PlatformEnv(BaseSettings):
         default=BASE_DIR / ".devdata" / "media",
         description="a directory for uploaded files when no S3 bucket is configured",
     )
+    EXPORT_DIR: Path = Field(
+        default=BASE_DIR / ".devdata" / "exports",
+        description="a directory where `tenants export` writes zips when no --output is given",
+    )
     S3_BUCKET: str | None = Field(default=None, description="an S3 bucket name; enables S3 media")
     S3_ENDPOINT_URL: str | None = Field(
         default=None, description="an http(s):// URL of an S3-compatible endpoint"
@@ -135,6 +139,13 @@ class PlatformEnv(BaseSettings):
     )
     METRICS_WORKER_PORT: Annotated[int, Field(ge=1, le=65535)] | None = Field(
         default=None, description="a TCP port where the Celery worker serves its metrics"
+    )
+    TASKS_FAIR_SCHEDULING: bool = Field(
+        default=True,
+        description="true: each workspace's tasks take turns; false: first come, first served",
+    )
+    TASKS_READY_DEPTH: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=2, description="tenant tasks kept ready for the workers (1 to 1000)"
     )
 
     @field_validator("METRICS_TOKEN")

@@ -2,7 +2,12 @@
 
 import os
 
-from config.settings.base import *  # noqa: F403
+from config.settings.devservers import dev_servers_use
+
+# Before base reads the environment: a second terminal finds `make run`'s servers.
+dev_servers_use()
+
+from config.settings.base import *  # noqa: E402, F403
 
 DEBUG = True
 # Development only: production refuses to start without SECRET_KEY.

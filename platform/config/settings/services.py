@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from kombu import Exchange, Queue
+
 from config.settings.env import package_version, platform_env
 
 ENV = platform_env()
@@ -16,6 +18,8 @@ REDIS_BROKER_DB = 0
 
 # CELERY --------------------------------------------------------------------------------
 CELERY_BROKER_URL = ENV.redis(REDIS_BROKER_DB)
+# kombu's Redis transport, with tenant tasks queued in one lane per tenant (tenancy.broker).
+CELERY_BROKER_TRANSPORT = "tenancy.broker:FairRedisTransport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -43,6 +47,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 24 * 60 * 60,
         "kwargs": {"task_name": "accounts.sessions_clear"},
     },
+    # Idempotency records older than a day, in every workspace's schema.
+    "clear-idempotency-records": {
+        "task": "tenants.fan_out",
+        "schedule": 60 * 60,
+        "kwargs": {"task_name": "idempotency.records_clear"},
+    },
     "clear-expired-sessions-public": {
         "task": "accounts.sessions_clear_public",
         "schedule": 24 * 60 * 60,
@@ -50,9 +60,38 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Tenant schemas drifting from their migrations between releases (a table dropped by
     # hand) are quarantined before public's table of the same name is read (shared_apps.fleet).
     "tenants-verify": {"task": "tenants.verify", "schedule": 15 * 60},
+    # Webhook deliveries whose message was lost are queued again; old ones are forgotten.
+    "webhook-deliveries-maintain": {
+        "task": "tenants.fan_out",
+        "schedule": 10 * 60,
+        "kwargs": {"task_name": "webhooks.deliveries_maintain"},
+    },
 }
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# Tenant tasks go to `tenants` (the ready list the lanes refill), PlatformTask to
+# `platform`, which workers of their own consume; `default` is where the previous release
+# queued everything, drained by the tenant workers. A worker started without --queues
+# consumes all three (development and tests).
+# Each queue has its own exchange and key: bound to the default ones, a message sent to
+# one exchange would reach all three.
+CELERY_TASK_DEFAULT_QUEUE = "tenants"
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name) for name in ("tenants", "platform", "default")
+)
 CELERY_TIMEZONE = "UTC"
+
+# FAIR TASKS ----------------------------------------------------------------------------
+# tenancy.lanes: off, tenant tasks are served first come, first served (for comparison).
+TASKS_FAIR_SCHEDULING = ENV.TASKS_FAIR_SCHEDULING
+# Messages kept ready for the workers: a quiet tenant's task waits behind at most these
+# (plus one turn of each busy tenant). Raise it with many worker processes if they idle.
+TASKS_READY_DEPTH = ENV.TASKS_READY_DEPTH
+# Tasks of one tenant dispatched or running at once when its plan says nothing.
+TASKS_TENANT_CONCURRENCY = 2
+# A dispatched task holds its tenant's slot this long until a worker starts it (a worker
+# that died with it frees the slot then); once started, its time limit plus a minute.
+TASKS_PICKUP_SECONDS = 300.0
+# Each worker's tick: due ETAs, expired leases, refilling the ready list.
+TASKS_TICK_SECONDS = 1.0
 
 # BILLING -------------------------------------------------------------------------------
 # Stripe is used only when both keys are set; otherwise every workspace is on the free plan.

@@ -2,7 +2,12 @@
 
 import os
 
-from config.settings.base import *  # noqa: F403
+from config.settings.devservers import dev_servers_use
+
+# Before base reads the environment: a second terminal finds `make run`'s servers.
+dev_servers_use()
+
+from config.settings.base import *  # noqa: E402, F403
 
 SECRET_KEY = "test-only-key-5d1e2c3b4a596877"
 DEBUG = False
@@ -13,8 +18,9 @@ ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Signups are what most tests do; the limit has tests of its own.
 RATE_LIMITS = {**RATE_LIMITS, "signup": {"client": "1000/m"}}  # noqa: F405
-# The test session's worker listens on its own Redis database, away from `make run`'s.
-CELERY_BROKER_URL = ENV.redis(2)  # noqa: F405
+# The test session's worker listens on its own Redis database, away from `make run`'s
+# (a test that starts a worker of its own gives it another, TEST_BROKER_DB).
+CELERY_BROKER_URL = ENV.redis(int(os.environ.get("TEST_BROKER_DB", "2")))  # noqa: F405
 # Tests create tenants from the template unless a test fills the pool itself.
 TENANT_POOL_SIZE = 0
 # Tests never reach a real mail server: the test process reads its outbox in memory, and
@@ -25,6 +31,9 @@ if os.environ.get("TEST_WORKER_SMTP_PORT"):
     EMAIL_HOST, EMAIL_PORT = "127.0.0.1", int(os.environ["TEST_WORKER_SMTP_PORT"])
     EMAIL_USE_TLS = EMAIL_USE_SSL = False
     EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
+# Webhook receivers in tests listen on loopback over plain HTTP, and hang for a second at most.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = WEBHOOKS_ALLOW_PLAIN_HTTP = True
+WEBHOOKS_CONNECT_TIMEOUT = WEBHOOKS_READ_TIMEOUT = 1.0
 # The outbox is read in-process; the worker's delivery path has its own tests.
 MAIL_DELIVERY = "inline"
 CACHES["default"]["KEY_PREFIX"] = "test-tc"  # noqa: F405

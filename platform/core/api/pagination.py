@@ -35,4 +35,6 @@ def paginated(
     """Answer one page of `rows` as `output` renders each, with the cursors to the others."""
     paginator: CursorPagination = getattr(view, "pagination_class", CursorPage)()
     page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(output(page, many=True).data)
+    # The request, as DRF's own views give it: fields may build absolute links from it.
+    rendered = output(page, many=True, context={"request": request, "view": view})
+    return paginator.get_paginated_response(rendered.data)

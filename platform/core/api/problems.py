@@ -99,6 +99,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         wait = getattr(exc, "wait", None)
         if isinstance(exc, exceptions.Throttled) and wait is not None:
             response["Retry-After"] = str(int(wait))
+        # Set by DRF on a 401 from the first authentication class: how to authenticate.
+        challenge = getattr(exc, "auth_header", None)
+        if challenge:
+            response["WWW-Authenticate"] = challenge
         return response
     logger.exception("unhandled error in API view", extra={"path": instance})
     return problem(

@@ -40,6 +40,8 @@ class TenantTarget:
     schema_name: str
     name: str
     status: str
+    # Quarantined because an earlier run failed to migrate it: a success lifts that.
+    in_maintenance: bool = False
 
     def ref(self) -> TenantRef:
         return TenantRef(
@@ -58,6 +60,7 @@ class TenantTarget:
             schema_name=tenant.schema_name,
             name=tenant.name,
             status=tenant.status,
+            in_maintenance=tenant.is_in_maintenance,
         )
 
 
@@ -70,6 +73,8 @@ class TenantOutcome:
     method: str = ""  # "sql": compiled plan replayed; "python": Django's executor
     seconds: float = 0.0
     error: str = ""
+    wave: int = 0  # 0 is the canary wave when the run has one
+    maintenance: str = ""  # "started": put in maintenance; "ended": a success lifted it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +85,8 @@ class TenantOutcome:
             "method": self.method,
             "ms": round(self.seconds * 1000, 1),
             "error": self.error,
+            "wave": self.wave,
+            "maintenance": self.maintenance,
         }
 
 
@@ -93,8 +100,11 @@ class FleetPlan:
 
 
 def fleet_plan(*, subdomains: Iterable[str] = (), records: bool = True) -> FleetPlan:
-    """Split the (selected) unarchived tenants into pending and up to date, in one query.
+    """Split the (selected) unarchived tenants into pending and up to date, in one query;
+    pending tenants come oldest first (the order canaries and waves are taken in).
 
+    A tenant in maintenance is pending even at the current fingerprint (a run that was
+    stopped after migrating it, before lifting the maintenance): the next run lifts it.
     `records=False` treats every tenant as pending (a dry run before the public schema has
     the table of outcomes).
     """
@@ -107,9 +117,10 @@ def fleet_plan(*, subdomains: Iterable[str] = (), records: bool = True) -> Fleet
         if wanted:
             tenants = tenants.filter(subdomain__in=wanted)
         pending, current = [], 0
-        for tenant in tenants.order_by("created_at"):
+        for tenant in tenants.order_by("created_at", "id"):
             record = getattr(tenant, "migration", None) if records else None
-            if record is not None and record.migration_state == target:
+            current_here = record is not None and record.migration_state == target
+            if current_here and not tenant.is_in_maintenance:
                 current += 1
             else:
                 pending.append(TenantTarget.of(tenant))
@@ -129,12 +140,46 @@ def tenant_migration_record_current(tenant: Tenant | TenantRef) -> None:
         )
 
 
+def tenant_migration_record_state(tenant: Tenant, migration_state: str) -> None:
+    """Record that a tenant's schema is at `migration_state` (restored exactly there)."""
+    now = timezone.now()
+    with public_context():
+        TenantMigration.objects.update_or_create(
+            tenant_id=tenant.id,
+            defaults={
+                "migration_state": migration_state,
+                "state": TenantMigration.State.SUCCEEDED,
+                "last_success_at": now,
+                "last_attempt_at": now,
+                "last_error": "",
+                "failed_attempts": 0,
+            },
+        )
+
+
 def tenant_migration_mark_pending(tenant: Tenant) -> None:
     """Forget where a tenant's schema stands (a restored archive): the next run migrates it."""
     with public_context():
         TenantMigration.objects.update_or_create(
             tenant_id=tenant.id, defaults={"migration_state": "", "state": "pending"}
         )
+
+
+_HELD_SQL = """
+INSERT INTO public.tenants_tenantmigration
+    (tenant_id, migration_state, state, last_error, failed_attempts)
+SELECT held.id, '', 'pending', '', 0 FROM unnest(%s::uuid[]) AS held(id)
+ON CONFLICT (tenant_id) DO UPDATE SET state = 'pending'
+"""
+
+
+def tenant_migrations_mark_held(tenant_ids: list[str]) -> None:
+    """Record that a stopped rollout did not try these tenants: they wait for the next run
+    (their fingerprint, what their schema has, stays as it is)."""
+    if not tenant_ids:
+        return
+    with public_context(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_HELD_SQL, [tenant_ids])
 
 
 def tenant_lock_take(tenant_id: str) -> None:

@@ -12,6 +12,7 @@ from shared_apps.fleet.migrate.ledger import FleetPlan, TenantOutcome
 
 if TYPE_CHECKING:
     from shared_apps.fleet.migrate.run import MigrationSummary
+    from shared_apps.fleet.migrate.waves import RolloutPolicy, Wave, WaveResult
     from shared_apps.fleet.verify import FleetVerification
 
 BAR_WIDTH = 30
@@ -41,21 +42,59 @@ class MigrationReport:
         else:
             self.out.write("public schema: up to date")
 
-    def start(self, plan: FleetPlan, *, parallel: int) -> None:
+    def start(self, plan: FleetPlan, *, parallel: int, policy: RolloutPolicy | None = None) -> None:
         self.total = len(plan.pending)
         self.started = time.monotonic()
+        staged = policy is not None and policy.is_staged
         if self.json_lines:
             self._line(
                 "start",
                 pending=self.total,
                 skipped_up_to_date=plan.up_to_date,
                 parallel=parallel,
+                **({"rollout": policy.as_dict()} if policy is not None else {}),
             )
-        else:
+            return
+        self.out.write(
+            f"tenants: {self.total} to check, {plan.up_to_date} up to date (skipped); "
+            f"{parallel} worker(s)"
+        )
+        if staged:
+            assert policy is not None
+            size = policy.wave_size or "the rest"
             self.out.write(
-                f"tenants: {self.total} to check, {plan.up_to_date} up to date (skipped); "
-                f"{parallel} worker(s)"
+                f"rollout: {policy.canary} canary tenant(s), then waves of {size}; stops "
+                f"when more than {policy.max_failures} fail"
             )
+
+    def wave(self, wave: Wave, *, waves: int) -> None:
+        if self.json_lines:
+            self._line("wave", wave=wave.number, kind=wave.kind, tenants=len(wave.tenants))
+            return
+        if waves > 1 or wave.kind != "wave":
+            self.out.write(
+                f"\r\033[K  wave {wave.number}/{waves} ({wave.kind}): {len(wave.tenants)} tenant(s)"
+            )
+
+    def wave_done(self, result: WaveResult, *, failures: int) -> None:
+        if self.json_lines:
+            self._line("wave_done", **result.as_dict(), failures_so_far=failures)
+
+    def stopped(self, summary: MigrationSummary) -> None:
+        if self.json_lines:
+            self._line(
+                "stopped",
+                after_wave=summary.stopped_after_wave,
+                failures=len(summary.failed),
+                max_failures=summary.policy.max_failures,
+                held=summary.held,
+            )
+            return
+        self.out.write(
+            f"\r\033[K  STOPPED after wave {summary.stopped_after_wave}: "
+            f"{len(summary.failed)} failure(s), more than {summary.policy.max_failures}; "
+            f"{summary.held} tenant(s) held (not tried)"
+        )
 
     def pending(self, subdomain: str, names: list[str]) -> None:
         if self.json_lines:
@@ -71,6 +110,10 @@ class MigrationReport:
             return
         if outcome.status == "failed":
             self.out.write(f"\r\033[K  FAILED {outcome.subdomain}: {outcome.error}")
+            if outcome.maintenance == "started":
+                self.out.write(f"  {outcome.subdomain} is in maintenance until a run migrates it")
+        elif outcome.maintenance == "ended":
+            self.out.write(f"\r\033[K  {outcome.subdomain} migrated; maintenance ended")
         self.out.write(f"\r\033[K{self._bar()}", ending="")
         self.out.flush()
 
@@ -120,7 +163,9 @@ class MigrationReport:
             f"done in {summary.seconds:.1f}s: {summary.migrated} migrated, "
             f"{summary.already_current} already current, {summary.up_to_date} skipped, "
             f"{len(summary.failed)} failed"
+            + (f", {summary.held} held" if summary.stopped_after_wave is not None else "")
             + (f", {len(summary.quarantined)} quarantined" if summary.quarantined else "")
+            + (f" in {len(summary.waves)} wave(s)" if summary.policy.is_staged else "")
         )
 
 

@@ -268,7 +268,7 @@ def test_suspend_and_resume_are_audited_and_change_what_the_site_serves(
             .values_list("action", "outcome", "detail")
         )
     assert records[-2:] == [
-        ("tenant.suspend", "succeeded", {"reason": "unpaid invoice"}),
+        ("tenant.suspend", "succeeded", {"reason": "unpaid invoice", "suspended_for": "operator"}),
         ("tenant.resume", "succeeded", {}),
     ]
     assert (

@@ -7,101 +7,38 @@ each tenant's schema afterwards. They migrate only tenants they created (`--tena
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from shared_apps.audit.models import AuditRecord
-from shared_apps.fleet.creation import tenant_create
 from shared_apps.fleet.migrate.ledger import RunLock, fleet_plan
-from shared_apps.fleet.provisioning import TEMPLATE, tenant_migration_state
+from shared_apps.fleet.provisioning import tenant_migration_state
+from shared_apps.fleet.tests.conftest import (
+    SUBDOMAINS,
+    columns_of,
+    events_of,
+    probes_add,
+    record_of,
+    recorded_of,
+)
 from shared_apps.tenants.models import SchemaTemplate, Tenant, TenantMigration
 from tenancy import public_context, tenant_context
 from tenancy.db import tenant_connection
-from tests.factories import TEST_PASSWORD
-from tests.fixtures import ROOT, CliResult, table_columns, tenant_purge
+from tests.fixtures import ROOT, CliResult, table_columns
 
-FLEET_SIZE = 6
-SUBDOMAINS = [f"fleet-{number}" for number in range(1, FLEET_SIZE + 1)]
-
-
-def _columns(tenant: Tenant) -> set[str]:
-    return table_columns(tenant.schema_name, "fleet_probe_probe")
-
-
-def _recorded(tenant: Tenant) -> set[str]:
-    with tenant_context(tenant), connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM django_migrations WHERE app = 'fleet_probe'")
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _record(tenant: Tenant) -> TenantMigration:
-    with public_context():
-        return TenantMigration.objects.get(tenant=tenant)
-
-
-def _probes(tenant: Tenant, *names: str) -> None:
-    with tenant_context(tenant), connection.cursor() as cursor:
-        for name in names:
-            cursor.execute("INSERT INTO fleet_probe_probe (name) VALUES (%s)", [name])
+FLEET_SIZE = len(SUBDOMAINS)
 
 
 def _state_with(module: str) -> str:
     with override_settings(MIGRATION_MODULES={"fleet_probe": f"tests.fleet_app.{module}"}):
         return tenant_migration_state()
-
-
-def _events(stdout: str, event: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    return [line for line in lines if line["event"] == event]
-
-
-@pytest.fixture
-def fleet(committed: Any) -> Iterator[list[Tenant]]:
-    """Six committed tenants for a child process to migrate; removed afterwards, and the
-    provisioning template put back to the migrations the rest of the suite has on disk."""
-    with public_context():
-        saved = SchemaTemplate.objects.get(name="tenant")
-    tenants = [
-        tenant_create(
-            name=f"Fleet {subdomain}",
-            subdomain=subdomain,
-            owner_email=f"owner@{subdomain}.test",
-            owner_password=TEST_PASSWORD,
-        ).tenant
-        for subdomain in SUBDOMAINS
-    ]
-    yield tenants
-    for subdomain in SUBDOMAINS:
-        tenant_purge(subdomain)
-    with public_context():
-        SchemaTemplate.objects.filter(name="tenant").update(
-            migration_state=saved.migration_state, sql=saved.sql, catalog=saved.catalog
-        )
-    TEMPLATE.forget()
-
-
-@pytest.fixture
-def migrate_cli(manage_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
-    def run(module: str, *args: str) -> CliResult:
-        return manage_cli(
-            "tenants",
-            "migrate",
-            "--tenant",
-            *SUBDOMAINS,
-            *args,
-            env={"FLEET_PROBE_MIGRATIONS": module},
-        )
-
-    return run
 
 
 def test_tenants_at_the_current_state_are_found_with_one_query(tenant_a: Tenant) -> None:
@@ -113,26 +50,26 @@ def test_tenants_at_the_current_state_are_found_with_one_query(tenant_a: Tenant)
     assert tenant_a.subdomain not in {tenant.subdomain for tenant in plan.pending}
 
 
-def test_a_new_migration_reaches_every_tenant_once_and_is_recorded(
+def test_a_new_migration_reaches_every_tenant_once_and_isrecorded_of(
     fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
 ) -> None:
     dry = migrate_cli("migrations_next", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
-    pending = {line["subdomain"]: line["migrations"] for line in _events(dry.stdout, "pending")}
+    pending = {line["subdomain"]: line["migrations"] for line in events_of(dry.stdout, "pending")}
     assert pending == {subdomain: ["fleet_probe.0002_probe_weight"] for subdomain in SUBDOMAINS}
-    assert all("weight" not in _columns(tenant) for tenant in fleet)  # a dry run changes nothing
+    assert all("weight" not in columns_of(tenant) for tenant in fleet)  # a dry run changes nothing
 
     done = migrate_cli("migrations_next", "--parallel", "2", "--json")
     assert done.returncode == 0, done.stderr
-    outcomes = _events(done.stdout, "tenant")
+    outcomes = events_of(done.stdout, "tenant")
     assert sorted(line["subdomain"] for line in outcomes) == SUBDOMAINS
     assert {line["status"] for line in outcomes} == {"migrated"}
     assert {line["method"] for line in outcomes} == {"sql"}  # compiled once, replayed
     target = _state_with("migrations_next")
     for tenant in fleet:
-        assert "weight" in _columns(tenant)
-        assert _recorded(tenant) == {"0001_initial", "0002_probe_weight"}
-        record = _record(tenant)
+        assert "weight" in columns_of(tenant)
+        assert recorded_of(tenant) == {"0001_initial", "0002_probe_weight"}
+        record = record_of(tenant)
         assert (record.state, record.migration_state) == ("succeeded", target)
     with public_context():
         template = SchemaTemplate.objects.get(name="tenant")
@@ -141,8 +78,8 @@ def test_a_new_migration_reaches_every_tenant_once_and_is_recorded(
 
     again = migrate_cli("migrations_next", "--json")
     assert again.returncode == 0, again.stderr
-    assert _events(again.stdout, "start")[0]["pending"] == 0
-    assert _events(again.stdout, "start")[0]["skipped_up_to_date"] == FLEET_SIZE
+    assert events_of(again.stdout, "start")[0]["pending"] == 0
+    assert events_of(again.stdout, "start")[0]["skipped_up_to_date"] == FLEET_SIZE
 
 
 def test_a_release_spanning_two_apps_compiles_and_reaches_every_tenant(
@@ -150,14 +87,14 @@ def test_a_release_spanning_two_apps_compiles_and_reaches_every_tenant(
 ) -> None:
     done = migrate_cli("migrations_two_apps", "--parallel", "2", "--json")
     assert done.returncode == 0, done.stderr
-    outcomes = _events(done.stdout, "tenant")
+    outcomes = events_of(done.stdout, "tenant")
     assert {line["status"] for line in outcomes} == {"migrated"}
     assert {line["method"] for line in outcomes} == {"sql"}
     assert {tuple(sorted(line["migrations"])) for line in outcomes} == {
         ("fleet_probe.0002_probe_label", "workspace.0002_settings_locale")
     }
     for tenant in fleet:
-        assert "label" in _columns(tenant)
+        assert "label" in columns_of(tenant)
         assert "locale" in table_columns(tenant.schema_name, "workspace_workspacesettings")
 
 
@@ -165,26 +102,29 @@ def test_a_tenant_whose_data_breaks_the_migration_is_reported_and_the_rest_migra
     fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
 ) -> None:
     broken, *healthy = fleet
-    _probes(broken, "same", "same")
-    _probes(healthy[0], "one", "two")
+    probes_add(broken, "same", "same")
+    probes_add(healthy[0], "one", "two")
 
     done = migrate_cli("migrations_unique", "--parallel", "2")
     assert done.returncode == 1
     # (Log lines go to stderr too, as JSON; the command's own message is the last line.)
     assert done.stderr.strip().splitlines()[-1] == (
-        f"CommandError: 1 tenant(s) failed to migrate: {broken.subdomain}. The others are "
-        "migrated; fix the cause and run `tenants migrate` again."
+        f"CommandError: 1 tenant(s) failed to migrate and are in maintenance: "
+        f"{broken.subdomain}. The others are migrated; fix the cause and run `tenants migrate` "
+        "again."
     )
     # The failing tenant is untouched: not even the column added before the failing step.
-    assert "checked" not in _columns(broken)
-    assert _recorded(broken) == {"0001_initial"}
-    record = _record(broken)
+    assert "checked" not in columns_of(broken)
+    assert recorded_of(broken) == {"0001_initial"}
+    record = record_of(broken)
     assert record.state == "failed"
     assert record.failed_attempts == 1
     assert "probe_name_unique" in record.last_error or "duplicate" in record.last_error
+    with public_context():
+        assert Tenant.objects.get(pk=broken.pk).is_in_maintenance
     for tenant in healthy:
-        assert "checked" in _columns(tenant)
-        assert _record(tenant).state == "succeeded"
+        assert "checked" in columns_of(tenant)
+        assert record_of(tenant).state == "succeeded"
     with public_context():
         audit = AuditRecord.objects.filter(action="tenants.migrate").latest("id")
     assert audit.outcome == "failed"
@@ -194,28 +134,31 @@ def test_a_tenant_whose_data_breaks_the_migration_is_reported_and_the_rest_migra
         cursor.execute("DELETE FROM fleet_probe_probe")
     retry = migrate_cli("migrations_unique", "--json")
     assert retry.returncode == 0, retry.stderr
-    assert [line["subdomain"] for line in _events(retry.stdout, "tenant")] == [broken.subdomain]
-    assert "checked" in _columns(broken)
-    assert _record(broken).state == "succeeded"
+    (outcome,) = events_of(retry.stdout, "tenant")
+    assert (outcome["subdomain"], outcome["maintenance"]) == (broken.subdomain, "ended")
+    assert "checked" in columns_of(broken)
+    assert record_of(broken).state == "succeeded"
+    with public_context():
+        assert not Tenant.objects.get(pk=broken.pk).is_quarantined
 
 
 def test_python_migrations_run_per_tenant_and_a_failure_rolls_back_that_tenant_only(
     fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
 ) -> None:
     poisoned, other, *_ = fleet
-    _probes(poisoned, "fine", "poison")
-    _probes(other, "fine")
+    probes_add(poisoned, "fine", "poison")
+    probes_add(other, "fine")
 
     done = migrate_cli("migrations_python", "--parallel", "2", "--json")
     assert done.returncode == 1
-    outcomes = {line["subdomain"]: line for line in _events(done.stdout, "tenant")}
+    outcomes = {line["subdomain"]: line for line in events_of(done.stdout, "tenant")}
     assert outcomes[poisoned.subdomain]["status"] == "failed"
     assert "poison" in outcomes[poisoned.subdomain]["error"]
     assert {outcomes[t.subdomain]["method"] for t in fleet[1:]} == {"python"}
-    assert "checked" not in _columns(poisoned)
-    assert _recorded(poisoned) == {"0001_initial"}
-    assert (_record(poisoned).state, _record(poisoned).failed_attempts) == ("failed", 1)
-    assert _record(other).state == "succeeded"
+    assert "checked" not in columns_of(poisoned)
+    assert recorded_of(poisoned) == {"0001_initial"}
+    assert (record_of(poisoned).state, record_of(poisoned).failed_attempts) == ("failed", 1)
+    assert record_of(other).state == "succeeded"
     with tenant_context(other), connection.cursor() as cursor:
         cursor.execute("SELECT checked FROM fleet_probe_probe")
         assert cursor.fetchall() == [(True,)]
@@ -259,9 +202,9 @@ def test_a_run_killed_midway_leaves_no_tenant_half_migrated_and_a_rerun_complete
     assert run.returncode == -signal.SIGKILL
 
     def consistent(tenant: Tenant) -> bool:
-        columns = _columns(tenant) >= {"first_half", "second_half"}
-        half = bool(_columns(tenant) & {"first_half", "second_half"})
-        recorded = "0002_probe_slow" in _recorded(tenant)
+        columns = columns_of(tenant) >= {"first_half", "second_half"}
+        half = bool(columns_of(tenant) & {"first_half", "second_half"})
+        recorded = "0002_probe_slow" in recorded_of(tenant)
         assert columns == half == recorded, f"{tenant.subdomain} is half-migrated"
         return columns
 
@@ -278,7 +221,7 @@ def test_a_run_killed_midway_leaves_no_tenant_half_migrated_and_a_rerun_complete
         env={"FLEET_PROBE_MIGRATIONS": "migrations_slow"},
     )
     assert rerun.returncode == 0, rerun.stderr
-    assert _events(rerun.stdout, "start")[0]["pending"] == FLEET_SIZE - len(migrated_before)
+    assert events_of(rerun.stdout, "start")[0]["pending"] == FLEET_SIZE - len(migrated_before)
     assert all(consistent(tenant) for tenant in fleet)
 
 
@@ -353,7 +296,7 @@ def test_tenants_that_fall_behind_during_a_run_are_migrated_by_the_same_run(
     summary = fleet_migrate(report, subdomains=SUBDOMAINS, parallel=1, dry_run=False, actor="test")
     assert summary.pending == 2
     assert not summary.failed
-    assert _record(late).migration_state == tenant_migration_state()
+    assert record_of(late).migration_state == tenant_migration_state()
 
 
 def test_people_get_a_progress_bar_with_an_eta_and_failures_on_their_own_line() -> None:

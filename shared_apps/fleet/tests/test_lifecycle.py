@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +16,24 @@ import pytest
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
 
-from shared_apps.accounts.models import User
 from shared_apps.audit.models import AuditRecord
 from shared_apps.fleet.archive import tenant_archive
-from shared_apps.fleet.creation import tenant_create
 from shared_apps.fleet.provisioning import TEMPLATE
 from shared_apps.fleet.restore import tenant_restore
+from shared_apps.fleet.tests.conftest import SUBDOMAIN
 from shared_apps.tenants.models import Domain, Tenant, TenantArchive, TenantMigration
 from shared_apps.tenants.services import tenant_suspend
 from tenancy import public_context, tenant_context
 from tenancy.schemas import schema_exists
 from tenant_apps.projects.models import Project
-from tenant_apps.projects.services import attachment_upload, project_create, task_create
-from tests.factories import TEST_PASSWORD, ProjectFactory
-from tests.fixtures import CliResult, table_columns, tenant_purge
+from tests.factories import ProjectFactory
+from tests.fixtures import CliResult, table_columns
 from tests.infra import BUCKET
-
-SUBDOMAIN = "lifecycle"
 
 
 def _stdout_json(result: CliResult) -> dict[str, Any]:
@@ -88,41 +83,6 @@ def cli(
         return manage_cli(*args, env=s3_server)
 
     return run
-
-
-@pytest.fixture
-def beta(committed: tuple[Tenant, Tenant]) -> Tenant:
-    """The session's second tenant, written to without a test transaction (a child process
-    must see its rows); its projects are removed after the test."""
-    return committed[1]
-
-
-@pytest.fixture
-def lifecycle_tenant(
-    committed: Any, s3_storage: None, settings: Any, s3_client: Any
-) -> Iterator[Tenant]:
-    """A committed tenant with projects, tasks and a file; removed with its files after."""
-    settings.TENANT_ROUTE_RECHECK_SECONDS = 0  # no process but this one serves it
-    tenant = tenant_create(
-        name="Lifecycle Ltd",
-        subdomain=SUBDOMAIN,
-        owner_email="owner@lifecycle.test",
-        owner_password=TEST_PASSWORD,
-    ).tenant
-    with tenant_context(tenant):
-        owner = User.objects.get(email="owner@lifecycle.test")
-        project = project_create(actor=owner, name="Lifecycle launch", description="Ü ✓")
-        task_create(
-            actor=owner, project=project, title="Ship it", assignee_id=owner.pk, due_date=None
-        )
-        upload = SimpleUploadedFile("plan.txt", b"the plan\x00\xff", content_type="text/plain")
-        attachment_upload(actor=owner, project=project, upload=upload)
-        cache.set("dashboard", "lifecycle numbers")
-    yield tenant
-    tenant_purge(SUBDOMAIN)
-    listing = s3_client.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{tenant.id}/")
-    for item in listing.get("Contents", []):
-        s3_client.delete_object(Bucket=BUCKET, Key=item["Key"])
 
 
 def test_archive_then_restore_gives_back_identical_rows_and_files(
@@ -385,7 +345,7 @@ def test_restore_puts_back_a_suspended_status_and_continues_after_an_interruptio
         raise KeyboardInterrupt  # the operator pressed Ctrl-C after the schema came back
 
     with monkeypatch.context() as patched:
-        patched.setattr(restore, "tenant_migration_mark_pending", interrupted)
+        patched.setattr(restore, "_migrated", interrupted)
         with pytest.raises(KeyboardInterrupt):
             tenant_restore(tenant=lifecycle_tenant, actor="test")
     assert schema_exists(lifecycle_tenant.schema_name)
@@ -422,6 +382,7 @@ def test_call_command_reports_archive_as_json(lifecycle_tenant: Tenant) -> None:
     result = json.loads(out.getvalue())
     assert result["status"] == "archived"
     assert len(result["sha256"]) == 64
+    assert (result["format"], result["pg_dump_reason"]) == ("template_copy", "")
 
 
 def test_a_tenant_archived_before_a_release_is_migrated_when_restored(

@@ -109,6 +109,26 @@ def test_a_malformed_bearer_token_is_refused(client_a: Client, tenant_a: Tenant)
     assert response.json()["code"] == "authentication_failed"
 
 
+def test_a_refused_key_is_a_401_with_a_bearer_challenge(client_a: Client, tenant_a: Tenant) -> None:
+    response = _post(client_a, "tp_abcdefgh_made-up")
+    assert (response.status_code, response["Content-Type"]) == (401, PROBLEM)
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="invalid_token"'
+
+
+def test_no_credentials_is_a_401_with_a_bearer_challenge(client_a: Client) -> None:
+    response = client_a.post("/api/v1/projects", BODY, content_type="application/json")
+    assert (response.status_code, response["Content-Type"]) == (401, PROBLEM)
+    assert response.json()["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_key_wins_over_a_session_sent_with_it(owner_a: Client, tenant_a: Tenant) -> None:
+    # The signed-in owner's cookie does not rescue a refused key: the key is what was meant.
+    response = _post(owner_a, "tp_abcdefgh_made-up")
+    assert response.status_code == 401
+    assert _projects(tenant_a) == 0
+
+
 def test_a_read_key_cannot_post(client_a: Client, tenant_a: Tenant) -> None:
     _, plaintext = key_in(tenant_a, scopes=["read"])
     response = _post(client_a, plaintext)

@@ -24,4 +24,24 @@ urlpatterns = [
         operations(views.TaskUpdateApi),
         name="api-project-task",
     ),
+    path(
+        "projects/<int:project_id>/attachments",
+        operations(views.AttachmentListApi, views.AttachmentUploadApi),
+        name="api-project-attachments",
+    ),
+    path(
+        "projects/<int:project_id>/attachments/<int:attachment_id>",
+        operations(views.AttachmentDetailApi),
+        name="api-project-attachment",
+    ),
+    path(
+        "projects/<int:project_id>/exports",
+        operations(views.ExportListApi, views.ExportRequestApi),
+        name="api-project-exports",
+    ),
+    path(
+        "projects/<int:project_id>/exports/<int:export_id>",
+        operations(views.ExportDetailApi),
+        name="api-project-export",
+    ),
 ]

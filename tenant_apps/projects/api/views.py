@@ -1,4 +1,4 @@
-"""Project and task endpoints of a workspace's API (signed-in people of the workspace).
+"""Project endpoints of a workspace's API: projects, their tasks, files and exports.
 
 Each class is one operation: it parses, calls a selector or service, renders. Who may do
 what is the services' and selectors' business (tenant_apps.members.policy), as on the pages.
@@ -12,31 +12,43 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.inputs import StrictInput, parse_body, parse_query
 from core.api.pagination import CursorPage, paginated
 from core.api.views import TenantApi
 from shared_apps.accounts.models import User
-from tenant_apps.apikeys.models import ApiKey
-from tenant_apps.projects.api.serializers import ProjectSummary, StrictInput, TaskSummary
+from tenant_apps.members.policy import ApiKeyScope
+from tenant_apps.projects.api.parsers import AttachmentUploadParser
+from tenant_apps.projects.api.serializers import (
+    AttachmentSummary,
+    ExportSummary,
+    FileUpload,
+    ProjectSummary,
+    TaskSummary,
+)
 from tenant_apps.projects.models import Project, Task
-from tenant_apps.projects.selectors import project_get, project_list, task_get, task_list
-from tenant_apps.projects.services import project_create, project_update, task_create, task_update
+from tenant_apps.projects.selectors import (
+    attachment_get,
+    attachment_list,
+    export_get,
+    export_list,
+    project_get,
+    project_list,
+    task_get,
+    task_list,
+)
+from tenant_apps.projects.services import (
+    attachment_upload,
+    export_request,
+    project_create,
+    project_update,
+    task_create,
+    task_update,
+)
 
 
 def _actor(request: Request) -> User:
     # TenantApi lets only signed-in people through.
     return cast(User, request.user)
-
-
-def _query(filters: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    parsed = filters(data=request.query_params)
-    parsed.is_valid(raise_exception=True)
-    return dict(parsed.validated_data)
-
-
-def _body(given: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    payload = given(data=request.data)
-    payload.is_valid(raise_exception=True)
-    return dict(payload.validated_data)
 
 
 # PROJECTS -------------------------------------------------------------------------------
@@ -51,12 +63,12 @@ class ProjectListApi(TenantApi):
     pagination_class = CursorPage
 
     def get(self, request: Request) -> Response:
-        projects = project_list(actor=_actor(request), **_query(self.Filters, request))
+        projects = project_list(actor=_actor(request), **parse_query(self.Filters, request))
         return paginated(self, request, projects, self.Output)
 
 
 class ProjectCreateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         name = serializers.CharField(max_length=120)
@@ -65,7 +77,7 @@ class ProjectCreateApi(TenantApi):
     Output = ProjectSummary
 
     def post(self, request: Request) -> Response:
-        project = project_create(actor=_actor(request), **_body(self.Input, request))
+        project = project_create(actor=_actor(request), **parse_body(self.Input, request))
         return Response(self.Output(project).data, status=201)
 
 
@@ -78,7 +90,7 @@ class ProjectDetailApi(TenantApi):
 
 
 class ProjectUpdateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         name = serializers.CharField(max_length=120, required=False)
@@ -91,7 +103,7 @@ class ProjectUpdateApi(TenantApi):
         project = project_get(actor=actor, project_id=project_id)
         # A PATCH names what changes; the service takes the whole editable state.
         changes = {"name": project.name, "description": project.description}
-        changes.update(_body(self.Input, request))
+        changes.update(parse_body(self.Input, request))
         project = project_update(actor=actor, project=project, **changes)
         return Response(self.Output(project).data)
 
@@ -110,12 +122,12 @@ class TaskListApi(TenantApi):
     def get(self, request: Request, project_id: int) -> Response:
         actor = _actor(request)
         project = project_get(actor=actor, project_id=project_id)
-        tasks = task_list(actor=actor, project=project, **_query(self.Filters, request))
+        tasks = task_list(actor=actor, project=project, **parse_query(self.Filters, request))
         return paginated(self, request, tasks, self.Output)
 
 
 class TaskCreateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         title = serializers.CharField(max_length=200)
@@ -130,12 +142,12 @@ class TaskCreateApi(TenantApi):
     def post(self, request: Request, project_id: int) -> Response:
         actor = _actor(request)
         project = project_get(actor=actor, project_id=project_id)
-        task = task_create(actor=actor, project=project, **_body(self.Input, request))
+        task = task_create(actor=actor, project=project, **parse_body(self.Input, request))
         return Response(self.Output(task).data, status=201)
 
 
 class TaskUpdateApi(TenantApi):
-    api_key_scope = ApiKey.Scope.WRITE  # work, not administration
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
 
     class Input(StrictInput):
         title = serializers.CharField(max_length=200, required=False)
@@ -158,6 +170,92 @@ class TaskUpdateApi(TenantApi):
             "assignee_id": task.assignee_id,
             "due_date": task.due_date,
         }
-        changes.update(_body(self.Input, request))
+        changes.update(parse_body(self.Input, request))
         task = task_update(actor=actor, task=task, **changes)
         return Response(self.Output(task).data)
+
+
+# ATTACHMENTS ----------------------------------------------------------------------------
+
+
+class AttachmentListApi(TenantApi):
+    Output = AttachmentSummary
+    pagination_class = CursorPage
+
+    def get(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        attachments = attachment_list(actor=actor, project=project)
+        return paginated(self, request, attachments, self.Output)
+
+
+class AttachmentUploadApi(TenantApi):
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
+    # The one endpoint that takes a file: multipart/form-data, here only.
+    parser_classes = [AttachmentUploadParser]
+
+    class Input(StrictInput):
+        file = FileUpload()
+
+    Output = AttachmentSummary
+
+    def post(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        upload = parse_body(self.Input, request)["file"]
+        attachment = attachment_upload(actor=actor, project=project, upload=upload)
+        return Response(self.Output(attachment, context={"request": request}).data, status=201)
+
+
+class AttachmentDetailApi(TenantApi):
+    Output = AttachmentSummary
+
+    def get(self, request: Request, project_id: int, attachment_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        attachment = attachment_get(actor=actor, project=project, attachment_id=attachment_id)
+        return Response(self.Output(attachment, context={"request": request}).data)
+
+
+# EXPORTS --------------------------------------------------------------------------------
+
+
+class ExportListApi(TenantApi):
+    Output = ExportSummary
+    pagination_class = CursorPage
+
+    def get(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        exports = export_list(actor=actor, project=project)
+        return paginated(self, request, exports, self.Output)
+
+
+class ExportRequestApi(TenantApi):
+    api_key_scope = ApiKeyScope.WRITE  # work, not administration
+    # Accepted, not done: the worker builds the CSV; poll the export until it is ready.
+    response_status = 202
+
+    class Input(StrictInput):
+        """Nothing to choose yet: the body is empty or `{}`."""
+
+    Output = ExportSummary
+
+    def post(self, request: Request, project_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        parse_body(self.Input, request)
+        export = export_request(actor=actor, project=project)
+        return Response(
+            self.Output(export, context={"request": request}).data, status=self.response_status
+        )
+
+
+class ExportDetailApi(TenantApi):
+    Output = ExportSummary
+
+    def get(self, request: Request, project_id: int, export_id: int) -> Response:
+        actor = _actor(request)
+        project = project_get(actor=actor, project_id=project_id)
+        export = export_get(actor=actor, project=project, export_id=export_id)
+        return Response(self.Output(export, context={"request": request}).data)

@@ -198,8 +198,16 @@ def test_a_method_no_operation_serves_is_a_405_problem(owner_a: Client) -> None:
     assert response["Allow"] == "GET, POST, HEAD, OPTIONS"
 
 
-def test_signed_out_callers_are_refused(client_a: Client) -> None:
-    assert_problem(client_a.get("/api/v1/projects"), 403, "not_authenticated")
+def test_signed_out_callers_are_told_how_to_authenticate(client_a: Client) -> None:
+    response = client_a.get("/api/v1/projects")
+    assert_problem(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_member_without_the_role_gets_403_not_401(member_a: Client) -> None:
+    response = post(member_a, "/api/v1/projects", {"name": "Mine"})
+    assert_problem(response, 403, "permission_denied")
+    assert "WWW-Authenticate" not in response
 
 
 # TASKS ----------------------------------------------------------------------------------
@@ -366,7 +374,7 @@ def test_tenant_b_never_reaches_tenant_a_projects_or_tasks(
 
 def test_a_session_of_tenant_a_is_nobody_on_tenant_b(owner_a: Client) -> None:
     owner_a.defaults["HTTP_HOST"] = TENANT_B.host
-    assert_problem(owner_a.get("/api/v1/projects"), 403, "not_authenticated")
+    assert_problem(owner_a.get("/api/v1/projects"), 401, "not_authenticated")
 
 
 # QUERIES --------------------------------------------------------------------------------

@@ -1,19 +1,21 @@
 """`manage.py tenants <verb>`: the operators' tool for the tenant fleet.
 
-Every verb prints text for people or, with --json, one JSON document for scripts.
-Bad input ends with a one-line error and a non-zero exit; nothing is half-done.
+Every verb prints text for people or, with --json, JSON for scripts: on every outcome, an
+error included (`{"error": {"code": ..., "message": ...}}` on stdout, argparse's complaints
+too). Bad input ends with a one-line error and a non-zero exit; nothing is half-done.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from argparse import REMAINDER, ArgumentParser
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
-from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, OperationalError
 
@@ -22,34 +24,71 @@ from core.text import terminal_safe
 from shared_apps.fleet.archive import tenant_archive
 from shared_apps.fleet.creation import tenant_create
 from shared_apps.fleet.delete import tenant_delete
+from shared_apps.fleet.errors import (
+    ArgumentsInvalidError,
+    MigrationRunningError,
+    TenantsQuarantinedError,
+)
 from shared_apps.fleet.export import tenant_export
 from shared_apps.fleet.management.cli import (
     RunOutput,
     cli_actor,
+    error_document,
     error_one_line,
+    json_requested,
     owner_password_read,
+    staff_password_read,
     tenant_summary,
 )
 from shared_apps.fleet.migrate.ledger import RunLock
 from shared_apps.fleet.migrate.report import MigrationReport
 from shared_apps.fleet.migrate.run import fleet_migrate
+from shared_apps.fleet.migrate.waves import RolloutPolicy
 from shared_apps.fleet.provisioning import template_rebuild
 from shared_apps.fleet.restore import tenant_restore
 from shared_apps.fleet.run import fleet_command_run
 from shared_apps.fleet.selectors import tenant_list_for_operator
+from shared_apps.fleet.staff import staff_create
 from shared_apps.fleet.verify import fleet_verify
 from shared_apps.tenants.models import Tenant
 from shared_apps.tenants.selectors import tenant_find
 from shared_apps.tenants.services import tenant_resume, tenant_suspend
 
 MAX_PARALLEL = 64
+# Verbs whose --json output is one JSON line per event; an error is their last line.
+STREAMING_VERBS = ("migrate", "run")
+# argparse's own exit status for a command line it cannot parse.
+ARGUMENTS_EXIT = 2
 
 
 class Command(BaseCommand):
     help = (
         "Manage tenants: create, list, migrate, suspend, resume, archive, restore, delete, "
-        "export, run, template, verify."
+        "export, run, template, verify, staff."
     )
+    # Set from the command line before parsing: whether argparse's complaints print JSON.
+    json_on_error = False
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        self.json_on_error = json_requested(argv[2:])
+        super().run_from_argv(argv)
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        self._json_errors(parser)
+        return parser
+
+    def _json_errors(self, parser: ArgumentParser) -> None:
+        """Make argparse's complaints a JSON error document when --json was asked for."""
+        plain: Callable[[str], NoReturn] = parser.error
+
+        def error(message: str) -> NoReturn:
+            if not self.json_on_error:
+                plain(message)
+            self.stdout.write(json.dumps(error_document(ArgumentsInvalidError(message))))
+            sys.exit(ARGUMENTS_EXIT)
+
+        parser.error = error  # type: ignore[method-assign]
 
     def add_arguments(self, parser: CommandParser) -> None:
         verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -96,6 +135,28 @@ class Command(BaseCommand):
         migrate.add_argument(
             "--dry-run", action="store_true", help="list the pending migrations; change nothing"
         )
+        migrate.add_argument(
+            "--canary",
+            type=int,
+            default=0,
+            metavar="N",
+            help="migrate the N oldest pending tenants first, as a wave of their own",
+        )
+        migrate.add_argument(
+            "--wave-size",
+            type=int,
+            default=0,
+            metavar="M",
+            help="then migrate the rest M tenants at a time (default: all in one wave)",
+        )
+        migrate.add_argument(
+            "--max-failures",
+            type=int,
+            default=None,
+            metavar="K",
+            help="with --canary or --wave-size: start no further wave once more than K "
+            "tenants failed (default 0)",
+        )
 
         self._verb(
             verbs,
@@ -104,7 +165,14 @@ class Command(BaseCommand):
             "release repaired ones (exit 1 while any is quarantined)",
         )
 
-        self._verb(verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True)
+        archive = self._verb(
+            verbs, "archive", "dump a tenant's schema to storage, then drop it", one=True
+        )
+        archive.add_argument(
+            "--pg-dump",
+            action="store_true",
+            help="dump with pg_dump even when the schema matches its template (slower)",
+        )
         self._verb(verbs, "restore", "bring an archived tenant back", one=True)
         delete = self._verb(
             verbs, "delete", "remove a tenant for good: schema, files, cache, rows", one=True
@@ -123,7 +191,8 @@ class Command(BaseCommand):
             "--output",
             type=Path,
             metavar="PATH",
-            help="where to write the zip (default: ./<subdomain>-<time>.zip)",
+            help="where to write the zip (default: EXPORT_DIR/<subdomain>-<time>.zip, "
+            "EXPORT_DIR being .devdata/exports/ unless configured)",
         )
 
         run = self._verb(
@@ -135,11 +204,27 @@ class Command(BaseCommand):
         listing = self._verb(verbs, "list", "list tenants")
         listing.add_argument("--status", choices=[choice.value for choice in Tenant.Status])
 
+        staff = verbs.add_parser("staff", help="platform operators: staff create --email ...")
+        self._json_errors(staff)
+        staff_verbs = staff.add_subparsers(dest="staff_verb", required=True, metavar="ACTION")
+        staff_new = staff_verbs.add_parser(
+            "create",
+            help="create a platform operator (superuser; enrols a second factor at first "
+            "sign-in to the platform admin)",
+        )
+        self._json_errors(staff_new)
+        staff_new.add_argument("--email", required=True)
+        staff_new.add_argument(
+            "--password-stdin", action="store_true", help="read the password from stdin"
+        )
+        self._add_json(staff_new)
+
     def _verb(
         self, verbs: Any, name: str, description: str, *, one: bool = False
     ) -> ArgumentParser:
         """Add a verb with --json; `one`: it acts on the tenant named by a SUBDOMAIN."""
         parser: ArgumentParser = verbs.add_parser(name, help=description)
+        self._json_errors(parser)
         if one:
             parser.add_argument("subdomain")
         self._add_json(parser)
@@ -153,12 +238,31 @@ class Command(BaseCommand):
         try:
             getattr(self, f"verb_{options['verb']}")(options)
         except AppError as error:
-            raise CommandError(terminal_safe(error.detail)) from None
-        except OperationalError:
+            self._fail(options, error, terminal_safe(error.detail))
+        except CommandError as error:
+            if getattr(error, "reported", False):
+                raise  # its JSON (the verb's own document) is out already
+            self._fail(options, error, str(error))
+        except OperationalError as error:
+            if options.get("json"):
+                self._json_error(options, error_document(error, code="database_unavailable"))
             raise  # manage.py turns an unreachable database into its own one line
         except (DatabaseError, psycopg.Error, OSError, RuntimeError) as error:
             message = f"{options['verb']} failed: {error_one_line(error)}"
-            raise CommandError(terminal_safe(message)) from None
+            self._fail(options, error, terminal_safe(message), code="operation_failed")
+
+    def _fail(
+        self, options: dict[str, Any], error: Exception, message: str, *, code: str = ""
+    ) -> NoReturn:
+        """End with one line on stderr (and, with --json, the error document on stdout)."""
+        if options.get("json"):
+            self._json_error(options, error_document(error, code=code, message=message))
+        raise CommandError(message) from None
+
+    def _json_error(self, options: dict[str, Any], document: dict[str, Any]) -> None:
+        if options["verb"] in STREAMING_VERBS:
+            document = {"event": "error", **document}  # one more line of their stream
+        self.stdout.write(json.dumps(document))
 
     # -- verbs ---------------------------------------------------------------------------
 
@@ -225,19 +329,27 @@ class Command(BaseCommand):
         self._emit(options, tenant_summary(tenant), f"Resumed '{tenant.subdomain}'.")
 
     def verb_archive(self, options: dict[str, Any]) -> None:
-        done = tenant_archive(subdomain=options["subdomain"], actor=cli_actor())
+        done = tenant_archive(
+            subdomain=options["subdomain"], actor=cli_actor(), pg_dump=options["pg_dump"]
+        )
         result = {
             **tenant_summary(done.tenant),
             "archive": done.archive.storage_name,
+            "format": done.archive.format,
+            "pg_dump_reason": done.pg_dump_reason,
             "size_bytes": done.archive.size_bytes,
             "sha256": done.archive.sha256,
             "seconds": round(done.seconds, 3),
         }
+        how = (
+            f"with pg_dump ({done.pg_dump_reason})" if done.pg_dump_reason else "from its template"
+        )
         self._emit(
             options,
             result,
-            f"Archived '{done.tenant.subdomain}': {done.archive.size_bytes:,} bytes in "
-            f"{done.archive.storage_name} (under the tenant's storage prefix); schema dropped.",
+            f"Archived '{done.tenant.subdomain}' {how} in {done.seconds:.2f}s: "
+            f"{done.archive.size_bytes:,} bytes in {done.archive.storage_name} (under the "
+            "tenant's storage prefix); schema dropped.",
         )
 
     def verb_restore(self, options: dict[str, Any]) -> None:
@@ -246,6 +358,7 @@ class Command(BaseCommand):
         result = {
             **tenant_summary(done.tenant),
             "archive": source,
+            "format": done.archive.format if done.archive is not None else "",
             "migrations_applied": done.migrations,
             "seconds": round(done.seconds, 3),
         }
@@ -300,18 +413,20 @@ class Command(BaseCommand):
 
     def verb_run(self, options: dict[str, Any]) -> None:
         rest = list(options["rest"])
-        if "--" not in rest:
-            raise CommandError("separate the command with --, e.g. tenants run acme -- check")
-        targets, command = rest[: rest.index("--")], rest[rest.index("--") + 1 :]
+        split = rest.index("--") if "--" in rest else len(rest)
+        targets, command = rest[:split], rest[split + 1 :]
+        if "--json" in targets:  # `run acme --json -- ...`: argparse saw a subdomain first
+            targets.remove("--json")
+            options["json"] = True
+        if split == len(rest):
+            raise ArgumentsInvalidError(
+                "separate the command with --, e.g. tenants run acme -- check"
+            )
         if not command:
-            raise CommandError("name a command after --, e.g. tenants run acme -- check")
+            raise ArgumentsInvalidError("name a command after --, e.g. tenants run acme -- check")
         if bool(targets) == options["all"] or len(targets) > 1:
-            raise CommandError("name one tenant or give --all (not both)")
+            raise ArgumentsInvalidError("name one tenant or give --all (not both)")
         name, *args = command
-        if name not in get_commands():
-            raise CommandError(f"unknown command {name!r}")
-        if name == "tenants":
-            raise CommandError("`tenants` cannot run inside a tenant")
         fleet_command_run(
             RunOutput(self.stdout, json_lines=options["json"]),
             name=name,
@@ -350,46 +465,110 @@ class Command(BaseCommand):
     def verb_migrate(self, options: dict[str, Any]) -> None:
         parallel = options["parallel"]
         if not 1 <= parallel <= MAX_PARALLEL:
-            raise CommandError(f"--parallel must be between 1 and {MAX_PARALLEL}")
+            raise ArgumentsInvalidError(f"--parallel must be between 1 and {MAX_PARALLEL}")
+        policy = self._rollout_policy(options)
         report = MigrationReport(
             self.stdout, json_lines=options["json"] or not self.stdout.isatty()
         )
         with RunLock() as acquired:
             if not acquired:
-                raise CommandError("another `tenants migrate` is running; wait for it to end")
+                raise MigrationRunningError(
+                    "another `tenants migrate` is running; wait for it to end"
+                )
             fleet_migrate(
                 report,
                 subdomains=options["tenants"],
                 parallel=parallel,
                 dry_run=options["dry_run"],
                 actor=cli_actor(),
+                policy=policy,
             )
 
-    def verb_verify(self, options: dict[str, Any]) -> None:
-        done = fleet_verify(actor=cli_actor())
-        if options["json"]:
-            self.stdout.write(json.dumps(done.as_dict()))
-        else:
-            for tenant in done.findings:
-                state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "extra"
-                detail = tenant.reason() or (
-                    f"extra tables: {', '.join(tenant.extra_tables)}"
-                    if tenant.extra_tables
-                    else "not at the template's migrations yet"
-                )
-                self.stdout.write(terminal_safe(f"{state} {tenant.subdomain}: {detail}"))
-            for subdomain in done.released:
-                self.stdout.write(terminal_safe(f"released {subdomain}: its schema is whole"))
-            checked = sum(tenant.checked for tenant in done.tenants)
-            self.stdout.write(
-                f"{checked} tenant(s) checked, {len(done.unchecked)} not at the template's "
-                f"migrations (not checked), {len(done.still_quarantined)} quarantined, "
-                f"{len(done.released)} released"
+    @staticmethod
+    def _rollout_policy(options: dict[str, Any]) -> RolloutPolicy:
+        canary, wave_size, max_failures = (
+            options["canary"],
+            options["wave_size"],
+            options["max_failures"],
+        )
+        for name, value in (("--canary", canary), ("--wave-size", wave_size)):
+            if value < 0:
+                raise ArgumentsInvalidError(f"{name} must be 0 or more")
+        if max_failures is not None and max_failures < 0:
+            raise ArgumentsInvalidError("--max-failures must be 0 or more")
+        if max_failures is not None and not (canary or wave_size):
+            raise ArgumentsInvalidError(
+                "--max-failures needs --canary or --wave-size (it is checked between waves)"
             )
+        return RolloutPolicy(canary=canary, wave_size=wave_size, max_failures=max_failures or 0)
+
+    def verb_verify(self, options: dict[str, Any]) -> None:
+        progress = None if options["json"] else self._verify_progress
+        done = fleet_verify(actor=cli_actor(), progress=progress)
+        quarantined = None
         if done.still_quarantined:
             names = ", ".join(done.still_quarantined)
-            raise CommandError(
-                terminal_safe(f"{len(done.still_quarantined)} tenant(s) quarantined: {names}")
+            quarantined = TenantsQuarantinedError(
+                f"{len(done.still_quarantined)} tenant(s) quarantined: {names}"
+            )
+        if options["json"]:
+            # One document: the report, with the error beside it while any is quarantined.
+            report = done.as_dict()
+            if quarantined is not None:
+                report.update(error_document(quarantined))
+            self.stdout.write(json.dumps(report))
+            if quarantined is not None:
+                reported = CommandError(terminal_safe(quarantined.detail))
+                reported.reported = True  # type: ignore[attr-defined]
+                raise reported
+            return
+        for tenant in done.findings:
+            state = "QUARANTINED" if tenant.subdomain in done.still_quarantined else "DRIFT"
+            detail = tenant.reason() or (
+                "; ".join(tenant.drift.lines(limit=5))
+                if tenant.has_drifted
+                else "not at the template's migrations yet"
+            )
+            self.stdout.write(terminal_safe(f"{state} {tenant.subdomain}: {detail}"))
+        for subdomain in done.released:
+            self.stdout.write(terminal_safe(f"released {subdomain}: its schema is whole"))
+        checked = sum(tenant.checked for tenant in done.tenants)
+        self.stdout.write(
+            f"{checked} tenant(s) checked, {len(done.unchecked)} not at the template's "
+            f"migrations (not checked), {len(done.drifted)} drifted, "
+            f"{len(done.still_quarantined)} quarantined, {len(done.released)} released"
+        )
+        if quarantined is not None:
+            raise quarantined
+
+    def verb_staff(self, options: dict[str, Any]) -> None:
+        password = staff_password_read(
+            from_stdin=options["password_stdin"], may_prompt=not options["json"]
+        )
+        user = staff_create(email=options["email"], password=password, actor=cli_actor())
+        result = {
+            "created": True,
+            "email": user.email,
+            "is_staff": user.is_staff,
+            "is_superuser": user.is_superuser,
+            "second_factor": "enrol at first sign-in",
+        }
+        self._emit(
+            options,
+            result,
+            f"Created platform operator {user.email}. At first sign-in to the platform admin "
+            "they enrol a second factor (an authenticator app).",
+        )
+
+    def _verify_progress(self, phase: str, detail: dict[str, Any]) -> None:
+        if phase == "read":
+            self.stdout.write(
+                f"read the catalog of {detail['schemas']:,} tenant(s) in {detail['seconds']:.2f}s"
+            )
+        elif phase == "compared":
+            self.stdout.write(
+                f"compared {detail['tenants']:,} tenant(s) with the template in "
+                f"{detail['seconds']:.2f}s"
             )
 
     # -- helpers -------------------------------------------------------------------------
