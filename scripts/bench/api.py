@@ -11,23 +11,17 @@ Run with `make bench-api`. Writes its section of docs/benchmarks.md. The target:
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-# The routing benchmark's harness, loaded from its file (scripts/bench is not a package).
-_spec = importlib.util.spec_from_file_location(
-    "bench_routing", Path(__file__).resolve().parent / "routing.py"
-)
-if _spec is None or _spec.loader is None:
-    raise SystemExit("scripts/bench/routing.py is missing")
-routing: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(routing)
+# The routing benchmark's harness, beside this file (scripts/bench is not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import routing
 
 PROJECTS = int(os.environ.get("BENCH_PROJECTS", "1000"))
 # One client: a sync worker serves one request at a time, so more clients would only queue.

@@ -13,7 +13,6 @@ docs/benchmarks.md. Target: under the flood, the quiet workspace's p95 wait at m
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
@@ -25,13 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_routing", Path(__file__).resolve().parent / "routing.py"
-)
-if _spec is None or _spec.loader is None:
-    raise SystemExit("scripts/bench/routing.py is missing")
-routing: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(routing)
+# The routing benchmark's harness, beside this file (scripts/bench is not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import routing
 
 FLOOD = int(os.environ.get("BENCH_FLOOD", "5000"))
 QUIET_EVERY = 0.5

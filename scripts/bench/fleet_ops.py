@@ -68,17 +68,7 @@ def timed(*args: str) -> tuple[float, dict[str, Any]]:
 
 
 def run_python(code: str, **extra: str) -> str:
-    done = subprocess.run(
-        [PYTHON, "-c", code],
-        env=env(**extra),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark step failed:\n{done.stderr[-3000:]}")
-    return done.stdout
+    return routing_bench.python_run(code, env(**extra))
 
 
 FILL = """

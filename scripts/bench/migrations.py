@@ -96,17 +96,7 @@ def timed(args: list[str], version: int, **extra: str) -> tuple[float, str]:
 
 
 def run_python(code: str, version: int, **extra: str) -> str:
-    done = subprocess.run(
-        [PYTHON, "-c", code],
-        env=env(version, **extra),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark step failed:\n{done.stderr[-3000:]}")
-    return done.stdout
+    return routing_bench.python_run(code, env(version, **extra))
 
 
 FILL = """

@@ -10,24 +10,19 @@ both on (as shipped) cost at most 10% of the requests per second of both off.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-# The routing benchmark's harness, loaded from its file (scripts/bench is not a package).
-_spec = importlib.util.spec_from_file_location(
-    "bench_routing", Path(__file__).resolve().parent / "routing.py"
-)
-if _spec is None or _spec.loader is None:
-    raise SystemExit("scripts/bench/routing.py is missing")
-routing: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(routing)
+# The routing benchmark's harness, beside this file (scripts/bench is not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import routing
 
 MODES = {
     "off": "metrics and traces off",

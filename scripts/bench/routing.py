@@ -55,6 +55,16 @@ def bench_env(mode: str = "platform", **extra: str) -> dict[str, str]:
     }
 
 
+def python_run(code: str, env: dict[str, str]) -> str:
+    """Run `code` in a fresh Python under `env` (a benchmark step); return its output."""
+    done = subprocess.run(
+        [PYTHON, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
 def manage(*args: str, env: dict[str, str]) -> str:
     done = subprocess.run(
         [PYTHON, str(ROOT / "manage.py"), *args],
