@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, the workers and scheduler on http://localhost:8000/"
@@ -117,6 +117,9 @@ bench-migrations: $(STAMP)
 # tenants verify over 1,000 tenants; archive and restore with 5,000 present (BENCH_ARGS="--tenants 500").
 bench-fleet: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/fleet_ops.py $(BENCH_ARGS)
+
+bench-mixed-load: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/mixed_load.py
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up
