@@ -91,6 +91,7 @@ def test_probes_never_route_a_host(tenant_a: Tenant, django_assert_num_queries: 
     with django_assert_num_queries(0):
         Client(HTTP_HOST="alpha.localhost").get("/healthz")
     assert ROUTES._routes == {}  # no host was looked up
+    assert ROUTES._unknown == {}
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/version"])

@@ -82,3 +82,47 @@ def test_unknown_hosts_are_remembered_without_repeat_queries(
         for _ in range(3):
             for n in range(hosts):
                 assert routes.resolve(f"ghost{n}.localhost").tenant is None
+
+
+def test_a_full_map_forgets_only_its_oldest_host(
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    # given: room for two known hosts, both taken
+    monkeypatch.setattr("tenancy.host_routes.MAX_KNOWN_HOSTS", 2)
+    routes = HostRoutes()
+    _connection_on_public()
+    routes.resolve("alpha.localhost")
+    routes.resolve("beta.localhost")
+    with public_context():
+        DomainFactory.create(domain="beta-alias.localhost", tenant=tenant_b, is_primary=False)
+
+    # when: a third host is looked up
+    with django_assert_num_queries(1):
+        routes.resolve("beta-alias.localhost")
+
+    # then: the second stays warm, only the oldest costs a query again
+    with django_assert_num_queries(0):
+        assert routes.resolve("beta.localhost").tenant is not None
+        assert routes.resolve("beta-alias.localhost").tenant is not None
+    with django_assert_num_queries(1):
+        assert routes.resolve("alpha.localhost").tenant is not None
+
+
+def test_a_flood_of_unknown_hosts_never_pushes_a_tenant_out(
+    tenant_a: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    monkeypatch.setattr("tenancy.host_routes.MAX_UNKNOWN_HOSTS", 3)
+    routes = HostRoutes()
+    _connection_on_public()
+    routes.resolve("alpha.localhost")
+    with django_assert_num_queries(20):  # each random host once; the map of them stays small
+        for n in range(20):
+            assert routes.resolve(f"random{n}.localhost").tenant is None
+    with django_assert_num_queries(0):
+        assert routes.resolve("alpha.localhost").tenant is not None
+        assert routes.resolve("random19.localhost").tenant is None

@@ -3,8 +3,13 @@
 Each process keeps the mapping in memory. A change to a tenant or domain clears this
 process's copy at once and, on commit, bumps a shared version in Redis; other processes
 compare that version at most every TENANT_ROUTE_RECHECK_SECONDS and drop their copy
-when it moved. Unknown hosts are remembered too, in a bounded map, so a flood of random
-subdomains cannot turn into a flood of queries.
+when it moved.
+
+Known hosts and unknown hosts are kept apart, each map bounded and each full map making
+room by forgetting its oldest entry: a fleet larger than the bound costs a query only for
+the hosts that fell out, never a reload of every host (clearing a full map did that, and
+made every request of a 10,000-tenant fleet a cold one), and a flood of random subdomains
+churns only the map of unknown hosts, so it cannot push real tenants out.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from tenancy.context import TenantRef, public_context
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "tenancy:routes:version"
-MAX_REMEMBERED_HOSTS = 10_000
+# About 0.5 KB per known host: 100,000 tenants' hosts cost a process some 50 MB.
+MAX_KNOWN_HOSTS = 100_000
+MAX_UNKNOWN_HOSTS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,26 +72,30 @@ class HostRoutes:
     """The per-process map of host to route, checked against the shared version."""
 
     def __init__(self) -> None:
-        self._routes: dict[str, Route] = {}
+        self._routes: dict[str, Route] = {}  # insertion order: the oldest comes first
+        self._unknown: dict[str, Route] = {}
         self._version: str | None = None
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
 
     def resolve(self, host: str) -> Route:
         self._recheck_if_due()
-        route = self._routes.get(host)
+        route = self._routes.get(host) or self._unknown.get(host)
         route_lookup_count(hit=route is not None)
         if route is None:
             route = _load(host)
+            known = route is not UNKNOWN_ROUTE
+            remembered = self._routes if known else self._unknown
             with self._lock:
-                if len(self._routes) >= MAX_REMEMBERED_HOSTS:
-                    self._routes.clear()
-                self._routes[host] = route
+                if len(remembered) >= (MAX_KNOWN_HOSTS if known else MAX_UNKNOWN_HOSTS):
+                    remembered.pop(next(iter(remembered)), None)
+                remembered[host] = route
         return route
 
     def forget(self) -> None:
         with self._lock:
             self._routes.clear()
+            self._unknown.clear()
 
     def _recheck_if_due(self) -> None:
         now = time.monotonic()
@@ -99,6 +110,7 @@ class HostRoutes:
         with self._lock:
             if version != self._version:
                 self._routes.clear()
+                self._unknown.clear()
                 self._version = version
             self._checked_at = now
 

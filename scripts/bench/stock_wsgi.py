@@ -8,10 +8,10 @@ so this forces it by hiding the template.
 import logging
 
 from config.wsgi import application
-from shared_apps.tenants import provisioning, services
+from shared_apps.fleet import creation, provisioning
 
 provisioning.TEMPLATE.sql = lambda: None  # type: ignore[method-assign]
-services.pool_claim = lambda: None  # no pool either
+creation.pool_claim = lambda: None  # no pool either
 logging.getLogger("shared_apps.fleet.provisioning").setLevel(logging.ERROR)
 
 __all__ = ["application"]
