@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load shell image smoke manifests-check
+.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load bench-scale shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, the workers and scheduler on http://localhost:8000/"
@@ -120,6 +120,10 @@ bench-fleet: $(STAMP)
 
 bench-mixed-load: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/mixed_load.py
+
+# Every fleet-size figure at 10,000 tenants (about an hour; BENCH_ARGS="--reuse" keeps the fleet).
+bench-scale: $(STAMP)
+	@$(WITH_SERVICES) $(BIN)/python scripts/bench/scale.py $(BENCH_ARGS)
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up
