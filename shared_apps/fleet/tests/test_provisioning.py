@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -173,3 +174,46 @@ def test_template_refresh_drops_pooled_schemas_of_old_migrations(
     with public_context():
         assert not PooledSchema.objects.exists()
         assert not schema_exists(schema_name_for(stale.id))
+
+
+def test_signup_reads_the_public_tables_through_their_indexes_only(db: None) -> None:
+    """Every read a signup makes of the public tables can be answered from an index: a scan
+    of every tenant would make each signup slower than the last as the fleet grows."""
+    from django.test.utils import CaptureQueriesContext
+
+    from shared_apps.fleet import creation
+    from shared_apps.fleet.provisioning import pool_fill
+    from tests.factories import TEST_PASSWORD
+
+    pool_fill(size=1)
+    with CaptureQueriesContext(connection) as captured:
+        creation.tenant_create(
+            name="Indexed",
+            subdomain="indexed",
+            owner_email="o@indexed.test",
+            owner_password=TEST_PASSWORD,
+        )
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT") and "tenants_" in q["sql"]]
+    assert len(reads) >= 2  # at least the subdomain's uniqueness and the pool claim
+    scans = []
+    with public_context(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a scan stays only where no index serves
+        for sql in reads:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+            scans += [
+                f"{table}: {sql}" for table in _read_end_to_end(cursor.fetchone()[0][0]["Plan"])
+            ]
+    assert scans == []
+
+
+def _read_end_to_end(node: dict[str, Any]) -> list[str]:
+    """What a plan reads whole: a sequential scan of a public table, or an index walked end to
+    end (no condition on it)."""
+    found = []
+    if node["Node Type"] == "Seq Scan" and node.get("Relation Name", "").startswith("tenants_"):
+        found.append(node["Relation Name"])
+    if "Index Name" in node and "Index Cond" not in node:
+        found.append(node["Index Name"])
+    for child in node.get("Plans", []):
+        found += _read_end_to_end(child)
+    return found
