@@ -279,6 +279,10 @@ class FleetVerification:
     still_quarantined: list[str]  # quarantined after this run (the new ones included)
     seconds: dict[str, float] = field(default_factory=dict)  # reading, comparing
 
+    @classmethod
+    def nothing_checked(cls, *, template_state: str) -> FleetVerification:
+        return cls(template_state, tenants=[], quarantined=[], released=[], still_quarantined=[])
+
     @property
     def unchecked(self) -> list[str]:
         return [t.subdomain for t in self.tenants if not t.checked and not t.schema_missing]

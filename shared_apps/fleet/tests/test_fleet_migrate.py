@@ -82,6 +82,26 @@ def test_a_new_migration_reaches_every_tenant_once_and_isrecorded_of(
     assert events_of(again.stdout, "start")[0]["skipped_up_to_date"] == FLEET_SIZE
 
 
+def test_a_run_checks_the_schemas_it_migrated_and_leaves_the_others_to_verify(
+    fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
+) -> None:
+    done = migrate_cli("migrations_next", "--json")
+    assert done.returncode == 0, done.stderr
+    assert events_of(done.stdout, "verify")[0]["checked"] == FLEET_SIZE
+    broken = fleet[0]
+    with tenant_context(broken), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE fleet_probe_probe")
+
+    again = migrate_cli("migrations_next", "--json")
+
+    # Nothing migrated and nothing quarantined: no schema is read; `tenants verify` (and
+    # its scheduled task) is what finds the broken one.
+    assert again.returncode == 0, again.stderr
+    assert events_of(again.stdout, "verify")[0]["checked"] == 0
+    with public_context():
+        assert not Tenant.objects.get(pk=broken.pk).is_quarantined
+
+
 def test_a_release_spanning_two_apps_compiles_and_reaches_every_tenant(
     fleet: list[Tenant], migrate_cli: Callable[..., CliResult]
 ) -> None:
