@@ -10,10 +10,11 @@ from django.db import connection
 from shared_apps.accounts.models import User
 from shared_apps.fleet import creation
 from shared_apps.fleet.provisioning import TEMPLATE, ProvisioningPath, pool_fill, schema_provision
+from shared_apps.fleet.verify import fleet_verify
 from shared_apps.tenants.models import PooledSchema
-from tenancy import TenantRef, public_context, tenant_context
+from tenancy import TenantRef, public_context, schemas, tenant_context
 from tenancy.schemas import schema_exists, schema_name_for
-from tests.citus.conftest import run_subdomain, schema_node, worker_nodes
+from tests.citus.conftest import ClusterTenant, run_subdomain, schema_node, worker_nodes
 from tests.factories import TEST_PASSWORD
 from tests.fixtures import table_columns
 
@@ -115,3 +116,40 @@ def test_a_failed_signup_leaves_no_schema_on_any_node(
             [made[0]],
         )
         assert cursor.fetchone() == (0,)
+
+
+def test_the_template_schema_is_built_local(db: None) -> None:
+    with public_context():
+        sql = TEMPLATE.sql()
+        assert sql is not None
+        schemas.schema_create_from_dump(schemas.TEMPLATE_SCHEMA, sql)
+    assert schema_exists(schemas.TEMPLATE_SCHEMA)
+    assert schema_node(schemas.TEMPLATE_SCHEMA) is None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid "
+            "WHERE c.relnamespace = %s::regnamespace",
+            [schemas.TEMPLATE_SCHEMA],
+        )
+        assert cursor.fetchone() == (0,)
+
+
+def test_public_tables_stay_plain_tables_on_the_coordinator(db: None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid "
+            "WHERE c.relnamespace = 'public'::regnamespace"
+        )
+        assert cursor.fetchone() == (0,)
+        cursor.execute("SELECT to_regclass('public.tenants_tenant') IS NOT NULL")
+        assert cursor.fetchone() == (True,)
+
+
+def test_verify_finds_distributed_tenants_equal_to_the_local_template(
+    db: None, cluster_tenants: tuple[ClusterTenant, ClusterTenant]
+) -> None:
+    subdomains = [each.tenant.subdomain for each in cluster_tenants]
+    checked = fleet_verify(actor="test", subdomains=subdomains)
+    assert checked.drifted == []
+    assert checked.quarantined == []
+    assert checked.unchecked == []
