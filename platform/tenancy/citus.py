@@ -44,12 +44,6 @@ def citus_mode() -> bool:
     return found
 
 
-def citus_mode_forget() -> None:
-    """Ask the database again at the next `citus_mode` (tests that change databases)."""
-    with _lock:
-        _detected.clear()
-
-
 # Schemas created after this in the transaction stay local (so do the tables made in them).
 SCHEMAS_LOCAL_SQL = "SET LOCAL citus.enable_schema_based_sharding TO off"
 
