@@ -26,6 +26,7 @@ from django.conf import settings
 from django_tenants.postgresql_backend import base as tenants_base
 
 from tenancy.context import PUBLIC_SCHEMA, active_schema
+from tenancy.db.introspection import SchemaIntrospection
 from tenancy.errors import TenantSchemaMissingError
 
 SET_PATH_SQL = (
@@ -48,6 +49,7 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         self._server_search_path: str | None = None
         self._server_search_path_proved_at = 0.0
         super().__init__(*args, **kwargs)
+        self.introspection = SchemaIntrospection(self)  # django-tenants sets its own here
 
     def init_connection_state(self) -> None:
         self._server_search_path = None
