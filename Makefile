@@ -10,11 +10,12 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load shell image smoke manifests-check
+.PHONY: help install run test test-citus migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, the workers and scheduler on http://localhost:8000/"
 	@echo "make test       run the test suite against real PostgreSQL and Redis"
+	@echo "make test-citus the Citus tests, on the coordinator database CITUS_URL names"
 	@echo "make migrate    migrate the public schema and every tenant"
 	@echo "make lint       ruff, import contracts and mypy;  make fmt  format the code"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
@@ -43,6 +44,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Only the tests marked `citus`, against a real cluster (tests/citus/conftest.py); Redis as
+# for `make test`. Not a CI gate: CI has no cluster.
+test-citus: $(STAMP)
+	@test -n "$(CITUS_URL)" || { echo "make test-citus: set CITUS_URL to a Citus coordinator database, e.g. CITUS_URL=postgresql://postgres@127.0.0.1:9700/platform_core" >&2; exit 2; }
+	@DATABASE_URL="$(CITUS_URL)" CITUS_URL="$(CITUS_URL)" $(WITH_SERVICES) $(BIN)/python -m pytest -m citus tests/citus $(PYTEST_ARGS)
 
 migrate: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python manage.py tenants migrate

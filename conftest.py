@@ -1,5 +1,6 @@
 """Root pytest configuration: the tenant fixtures live in tests/fixtures.py."""
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -8,8 +9,23 @@ import pytest
 pytest_plugins = ["tests.fixtures", "tests.infra"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run browser tests last: Playwright keeps an event loop on the main thread."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run either the Citus tests or the others; browser tests last.
+
+    Tests marked `citus` need a cluster: they run where CITUS_URL names its coordinator, and
+    only they do (the database there is the cluster's, not a test database). Elsewhere they
+    are deselected, not skipped, so a run without a cluster looks as it always did.
+    Playwright keeps an event loop on the main thread, hence browsers last.
+    """
+    citus_run = bool(os.environ.get("CITUS_URL"))
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marked = item.get_closest_marker("citus") is not None
+        (kept if marked == citus_run else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     items.sort(key=lambda item: "browser" in item.keywords)
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from django.db import connection
 
+from tenancy import citus
 from tenancy.context import PUBLIC_SCHEMA, TENANT_SCHEMA_PATTERN
 
 # Where new tenants' schema is prepared; never a tenant, never routed.
@@ -34,8 +35,9 @@ def schema_exists(schema_name: str) -> bool:
 
 
 def schema_create(schema_name: str) -> None:
+    """Create an empty schema (on Citus, a local one)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE SCHEMA {quote(schema_name)}")
+        cursor.execute(citus.schema_create_sql(quote(schema_name)))
 
 
 def schema_drop(schema_name: str) -> None:
@@ -130,8 +132,10 @@ def schema_dump_portable(schema_name: str) -> str:
 def schema_create_from_dump(schema_name: str, portable_sql: str) -> None:
     """Create the schema and replay a portable dump into it, in one round trip."""
     target = quote(schema_name)
-    sql = f"CREATE SCHEMA {target};\n" + portable_sql.replace(
-        f"{SCHEMA_PLACEHOLDER}.", f"{target}."
+    sql = (
+        citus.schema_create_sql(target)
+        + ";\n"
+        + portable_sql.replace(f"{SCHEMA_PLACEHOLDER}.", f"{target}.")
     )
     with connection.cursor() as cursor:
         cursor.execute(sql)

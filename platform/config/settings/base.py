@@ -90,6 +90,9 @@ TENANT_POOL_SIZE = ENV.TENANT_POOL_SIZE
 # A PostgreSQL session keeps metadata for every table it touched (about 20 KB each): a
 # connection that served this many tenants is closed after its request or task.
 TENANT_CONNECTION_MAX_SCHEMAS = ENV.TENANT_CONNECTION_MAX_SCHEMAS
+# Citus schema-based sharding: every tenant schema becomes a distributed schema on a worker
+# (tenancy.citus). "auto" follows the database: on where the citus extension is installed.
+CITUS_MODE = ENV.CITUS_MODE
 # How long a connection trusts that the schema in its search_path still exists.
 TENANT_SCHEMA_RECHECK_SECONDS = 5.0
 # The Retry-After of a workspace in maintenance (a release failed to migrate it).

@@ -70,6 +70,11 @@ class PlatformEnv(BaseSettings):
         default=150,
         description="tenants a database connection may serve before it is recycled (1 or more)",
     )
+    CITUS_MODE: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="auto, on or off: whether the database is a Citus coordinator "
+        "(auto: the citus extension is installed)",
+    )
     TRUSTED_PROXY_COUNT: Annotated[int, Field(ge=0, le=10)] = Field(
         default=0, description="reverse proxies in front of the app that set X-Forwarded-For"
     )
