@@ -45,6 +45,7 @@ from shared_apps.fleet.operations import tenant_operation
 from shared_apps.tenants.errors import TenantNotFoundError, TenantStateInvalidError
 from shared_apps.tenants.models import Tenant
 from tenancy import public_context
+from tenancy.citus import citus_mode
 
 logger = logging.getLogger(__name__)
 
@@ -234,18 +235,13 @@ WHERE groupid <> 0 AND isactive AND noderole = 'primary' ORDER BY nodename, node
 """
 
 
-def citus_enabled() -> bool:
-    """Whether the database is a Citus coordinator (the citus extension is installed)."""
-    with public_context(), connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'")
-        return cursor.fetchone() is not None
-
-
 def _citus_required() -> None:
-    if not citus_enabled():
+    with public_context():
+        enabled = citus_mode()
+    if not enabled:
         raise CitusNotEnabledError(
-            "the database is not a Citus coordinator (no citus extension): placement and "
-            "moves need Citus mode (docs/scale-out.md)"
+            "the database is not a Citus coordinator (no citus extension, or CITUS_MODE=off): "
+            "placement and moves need Citus mode (docs/scale-out.md)"
         )
 
 
