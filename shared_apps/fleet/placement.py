@@ -429,19 +429,23 @@ def rebalance_plan(
     placements: Iterable[TenantPlacement],
     workers: Iterable[Node],
     *,
+    draining: Iterable[Node] = (),
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> tuple[list[PlannedMove], dict[Node, int], dict[Node, int]]:
     """Plan moves that even out the workers' bytes; return them with the bytes per worker
     before and after.
 
-    Greedy: while the fullest worker holds more than `tolerance` of the average worker's
-    bytes above the emptiest, move to the emptiest, from the fullest worker that has a
-    tenant smaller than their gap, the tenant whose size best halves that gap (so the
-    largest that fits), each tenant at most once. Every move narrows the gap between its
-    two workers, so the plan ends. Tenants on other nodes (one that takes no new
-    shards) count for nothing and stay; only active and suspended tenants move.
+    First the tenants on a `draining` worker (one set to take no new shards) move off,
+    largest first, each to the emptiest of `workers`. Then, greedy: while the fullest worker
+    holds more than `tolerance` of the average worker's bytes above the emptiest, move to
+    the emptiest, from the fullest worker that has a tenant smaller than their gap, the
+    tenant whose size best halves that gap (so the largest that fits), each tenant at most
+    once. Every move narrows the gap between its two workers, so the plan ends. Only active
+    and suspended tenants move; tenants on the coordinator count for nothing and stay.
     """
-    before = {node: 0 for node in sorted(workers)}
+    targets = sorted(set(workers))
+    leaving = sorted(set(draining) - set(targets))
+    before = {node: 0 for node in [*targets, *leaving]}
     movable: dict[Node, list[TenantPlacement]] = {node: [] for node in before}
     for placement in placements:
         if placement.node not in before:
@@ -451,15 +455,24 @@ def rebalance_plan(
             movable[placement.node].append(placement)
     load = dict(before)
     plan: list[PlannedMove] = []
-    if len(load) < 2:
+    if not targets:
         return plan, before, load
-    average = sum(load.values()) / len(load)
-    while step := _next_move(load, movable, tolerance * average):
+    for source in leaving:
+        for placement in sorted(
+            movable.pop(source), key=lambda p: (-p.size_bytes, p.tenant.subdomain)
+        ):
+            target = min(targets, key=lambda node: (load[node], node))
+            plan.append(PlannedMove(placement=placement, source=source, target=target))
+            load[source] -= placement.size_bytes
+            load[target] += placement.size_bytes
+    placed = {node: load[node] for node in targets}
+    average = sum(placed.values()) / len(placed)
+    while step := _next_move(placed, movable, tolerance * average):
         movable[step.source].remove(step.placement)
-        load[step.source] -= step.placement.size_bytes
-        load[step.target] += step.placement.size_bytes
+        placed[step.source] -= step.placement.size_bytes
+        placed[step.target] += step.placement.size_bytes
         plan.append(step)
-    return plan, before, load
+    return plan, before, {**load, **placed}
 
 
 def _next_move(
@@ -512,10 +525,15 @@ def fleet_rebalance(
         if mode not in TRANSFER_MODES:
             raise ArgumentsInvalidError(f"--mode must be one of {', '.join(TRANSFER_MODES)}")
         _citus_required()
-        workers = [node for node, placed in workers_list().items() if placed]
+        workers = workers_list()
         with public_context():
             tenants = list(Tenant.objects.filter(status__in=MOVABLE).order_by("subdomain"))
-        plan, before, after = rebalance_plan(_placements(tenants), workers, tolerance=tolerance)
+        plan, before, after = rebalance_plan(
+            _placements(tenants),
+            [node for node, placed in workers.items() if placed],
+            draining=[node for node, placed in workers.items() if not placed],
+            tolerance=tolerance,
+        )
         entry.detail["plan"] = [step.as_dict() for step in plan]
         if progress is not None:
             progress("plan", {"plan": plan, "moves": len(plan), "before": before, "after": after})

@@ -232,17 +232,35 @@ def test_archived_and_provisioning_tenants_count_but_stay() -> None:
     ]
 
 
-def test_tenants_elsewhere_are_left_alone() -> None:
-    placements = [
-        placed("local", None, 9 * MB),  # on the coordinator, not distributed
-        placed("draining", THREE, 9 * MB),  # a worker that takes no new shards
-        placed("a", ONE, 2 * MB),
-    ]
+def test_tenants_on_the_coordinator_are_left_alone() -> None:
+    placements = [placed("local", None, 9 * MB), placed("a", ONE, 2 * MB)]
 
     plan, before, _ = rebalance_plan(placements, [ONE, TWO], tolerance=0.0)
 
     assert before == {ONE: 2 * MB, TWO: 0}
     assert plan == []  # "a" alone: moving it only swaps the two workers
+
+
+def test_a_draining_worker_is_emptied_first_then_the_rest_evened_out() -> None:
+    placements = [
+        placed("small", THREE, 1 * MB),
+        placed("big", THREE, 4 * MB),
+        placed("stuck", THREE, 2 * MB, status="provisioning"),
+        placed("a", ONE, 3 * MB),
+        placed("b", ONE, 3 * MB),
+        placed("c", ONE, 3 * MB),
+    ]
+
+    plan, before, after = rebalance_plan(placements, [ONE, TWO], draining=[THREE], tolerance=0.0)
+
+    assert before == {ONE: 9 * MB, TWO: 0, THREE: 7 * MB}
+    assert moves_of(plan) == [
+        ("big", "10.0.0.3:5432", "10.0.0.2:5432"),
+        ("small", "10.0.0.3:5432", "10.0.0.2:5432"),
+        ("a", "10.0.0.1:5432", "10.0.0.2:5432"),
+    ]
+    # "stuck" stays: only active and suspended tenants move
+    assert after == {ONE: 6 * MB, TWO: 8 * MB, THREE: 2 * MB}
 
 
 def test_one_worker_has_nothing_to_balance() -> None:
