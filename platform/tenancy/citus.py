@@ -15,6 +15,7 @@ This module is the only one that knows Citus; the rest of the platform asks it.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from django.conf import settings
@@ -49,6 +50,10 @@ def citus_mode_forget() -> None:
         _detected.clear()
 
 
+# Schemas created after this in the transaction stay local (so do the tables made in them).
+SCHEMAS_LOCAL_SQL = "SET LOCAL citus.enable_schema_based_sharding TO off"
+
+
 def schema_create_sql(quoted_name: str) -> str:
     """`CREATE SCHEMA` for a platform schema; on Citus, made local: distributed once built.
 
@@ -58,7 +63,208 @@ def schema_create_sql(quoted_name: str) -> str:
     if not citus_mode():
         return f"CREATE SCHEMA {quoted_name}"
     return (
-        "SET LOCAL citus.enable_schema_based_sharding TO off;\n"
+        f"{SCHEMAS_LOCAL_SQL};\n"
         f"CREATE SCHEMA {quoted_name};\n"
         "SET LOCAL citus.enable_schema_based_sharding TO DEFAULT"
     )
+
+
+def schema_distribute_sql(schema_name: str) -> str:
+    """Distribute a schema built local, and drop the local copy of its rows.
+
+    `citus_schema_distribute` copies each table's rows to the worker but leaves them on the
+    coordinator's disk, invisible, until `truncate_local_data_after_distributing_table`; only
+    the tables with rows on disk are emptied (a new schema has a few: the seeded ones).
+    """
+    literal = "'" + schema_name.replace("'", "''") + "'"
+    return (
+        f"SELECT citus_schema_distribute({literal}::regnamespace);\n"
+        "SELECT truncate_local_data_after_distributing_table(c.oid::regclass) "
+        f"FROM pg_catalog.pg_class c WHERE c.relnamespace = {literal}::regnamespace "
+        "AND c.relkind = 'r' AND pg_catalog.pg_relation_size(c.oid) > 0"
+    )
+
+
+# -- migration SQL ------------------------------------------------------------------------
+# Django's migration SQL as Citus runs it on a distributed schema. Citus refuses a constraint
+# without a name inside ADD COLUMN (Django writes one for PositiveIntegerField and friends,
+# and for unique fields), so such a column becomes ADD COLUMN plus ADD CONSTRAINT with the
+# name PostgreSQL would have chosen: the schema ends up the same as one migrated without
+# Citus (`tenants verify` compares them). Some DDL Citus cannot run at all there.
+
+
+class UnsupportedOnDistributedSchemaError(Exception):
+    """A statement that Citus cannot run inside a distributed schema."""
+
+
+_ADD_COLUMN = re.compile(
+    r"""^\s*ALTER\s+TABLE\s+(?P<only>ONLY\s+)?(?P<table>(?:"(?:[^"]|"")+"|\w+)(?:\.(?:"(?:[^"]|"")+"|\w+))?)
+    \s+ADD\s+COLUMN\s+(?P<column>"(?:[^"]|"")+"|\w+)\s+(?P<definition>.*?)\s*;?\s*$""",
+    re.IGNORECASE | re.DOTALL | re.VERBOSE,
+)
+_REFUSED = (
+    (
+        re.compile(
+            r"^\s*ALTER\s+TABLE\b.*\bALTER\s+(?:COLUMN\s+)?\S+\s+"
+            r"(?:ADD\s+GENERATED|DROP\s+IDENTITY|SET\s+GENERATED|RESTART)\b",
+            re.IGNORECASE | re.DOTALL,
+        ),
+        "adding or changing an identity column",
+    ),
+    (
+        re.compile(r"^\s*ALTER\s+SEQUENCE\b", re.IGNORECASE),
+        "changing a sequence (Django's way of changing an id column's type)",
+    ),
+    (
+        re.compile(r"^\s*ALTER\s+TABLE\b.*\bRENAME\s+CONSTRAINT\b", re.IGNORECASE | re.DOTALL),
+        "renaming a constraint",
+    ),
+)
+# PostgreSQL's NAMEDATALEN - 1: the longest identifier it keeps.
+_MAX_IDENTIFIER = 63
+
+
+def migration_statements_refusal(statements: list[str]) -> str:
+    """Why Citus cannot run these statements on a distributed schema (the first refused
+    one, named), or "" when it can."""
+    for statement in statements:
+        for pattern, what in _REFUSED:
+            if pattern.match(statement):
+                return (
+                    f"{what} is not supported on a distributed schema: "
+                    f"{' '.join(statement.split())}"
+                )
+    return ""
+
+
+def migration_statement_rewrite(statement: str) -> list[str]:
+    """The statements Citus accepts for one of Django's: an ADD COLUMN with unnamed
+    constraints becomes the ADD COLUMN alone, then one ADD CONSTRAINT per constraint, named
+    as PostgreSQL names them (`<table>_<column>_check`, `_key`, `<table>_pkey`). Any other
+    statement is returned as it is."""
+    found = _ADD_COLUMN.match(statement)
+    if found is None:
+        return [statement]
+    definition, constraints = _unnamed_constraints_split(found["definition"])
+    if not constraints:
+        return [statement]
+    table, column = found["table"], found["column"]
+    table_name, column_name = _unquoted(table.rsplit(".", 1)[-1]), _unquoted(column)
+    only = found["only"] or ""
+    statements = [f"ALTER TABLE {only}{table} ADD COLUMN {column} {definition};"]
+    for kind, clause in constraints:
+        if kind == "CHECK":
+            name = _object_name(table_name, column_name, "check")
+            body = clause
+        elif kind == "UNIQUE":
+            name = _object_name(table_name, column_name, "key")
+            body = f"UNIQUE ({column}){clause}"
+        else:
+            name = _object_name(table_name, None, "pkey")
+            body = f"PRIMARY KEY ({column}){clause}"
+        statements.append(f"ALTER TABLE {only}{table} ADD CONSTRAINT {_quoted(name)} {body};")
+    return statements
+
+
+def _unnamed_constraints_split(definition: str) -> tuple[str, list[tuple[str, str]]]:
+    """Split a column definition into what stays in ADD COLUMN and its unnamed CHECK,
+    UNIQUE and PRIMARY KEY constraints (kind, clause): for CHECK the whole clause, for the
+    others what follows their keywords (an index tablespace). A named constraint stays."""
+    tokens = _tokens(definition)
+    words = [definition[start:end].upper() for start, end in tokens]
+    cut: list[tuple[int, int]] = []
+    constraints: list[tuple[str, str]] = []
+    index = 0
+    while index < len(tokens):
+        word = words[index]
+        named = index > 1 and words[index - 2] == "CONSTRAINT"
+        if named or word not in ("CHECK", "UNIQUE", "PRIMARY"):
+            index += 1
+            continue
+        first = index
+        if word == "CHECK":
+            index += 2  # CHECK and its parenthesised test
+            if words[index : index + 2] == ["NO", "INHERIT"]:
+                index += 2
+        else:
+            index += 2 if word == "PRIMARY" else 1  # PRIMARY KEY
+            if words[index : index + 3] == ["USING", "INDEX", "TABLESPACE"]:
+                index += 4
+        last = min(index, len(tokens)) - 1
+        start, end = tokens[first][0], tokens[last][1]
+        if word == "CHECK":
+            constraints.append(("CHECK", definition[start:end]))
+        else:
+            keyword_end = tokens[first + (1 if word == "PRIMARY" else 0)][1]
+            constraints.append((word, definition[keyword_end:end]))
+        cut.append((start, end))
+    kept, position = [], 0
+    for start, end in cut:
+        kept.append(definition[position:start].strip())
+        position = end
+    kept.append(definition[position:].strip())
+    return " ".join(part for part in kept if part), constraints
+
+
+_TOKEN = re.compile(r"""\s*("(?:[^"]|"")*"|'(?:[^']|'')*'|\(|\)|[^\s()"']+)""")
+
+
+def _tokens(text: str) -> list[tuple[int, int]]:
+    """The spans of the words, quoted names, strings and top-level parenthesised parts."""
+    tokens: list[tuple[int, int]] = []
+    depth, group_start, position = 0, 0, 0
+    while (found := _TOKEN.match(text, position)) is not None:
+        token, start, position = found.group(1), found.start(1), found.end()
+        if token == "(":
+            if depth == 0:
+                group_start = start
+            depth += 1
+        elif token == ")" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                tokens.append((group_start, position))
+        elif depth == 0:
+            tokens.append((start, position))
+    if depth > 0:
+        tokens.append((group_start, len(text)))  # unbalanced: PostgreSQL will say why
+    return tokens
+
+
+def _unquoted(identifier: str) -> str:
+    if identifier.startswith('"'):
+        return identifier[1:-1].replace('""', '"')
+    return identifier.lower()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _object_name(table: str, column: str | None, label: str) -> str:
+    """The name PostgreSQL gives a constraint it names itself (makeObjectName): table,
+    column and label joined by underscores, the longer name shortened first to fit."""
+    available = _MAX_IDENTIFIER - len(label) - 1 - (1 if column is not None else 0)
+    first, second = table.encode(), (column or "").encode()
+    first_len, second_len = len(first), len(second)
+    while first_len + second_len > available:
+        if first_len > second_len:
+            first_len -= 1
+        else:
+            second_len -= 1
+    parts = [first[:first_len].decode(errors="ignore")]
+    if column is not None:
+        parts.append(second[:second_len].decode(errors="ignore"))
+    return "_".join([*parts, label])
+
+
+def schema_is_distributed(schema_name: str) -> bool:
+    """Whether the schema is a Citus distributed schema (False where Citus is off)."""
+    if not citus_mode():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_catalog.pg_namespace n "
+            "JOIN pg_dist_schema d ON d.schemaid = n.oid WHERE n.nspname = %s",
+            [schema_name],
+        )
+        return cursor.fetchone() is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
+from typing import IO
 from uuid import UUID
 
 from django.db import connection
@@ -130,15 +132,34 @@ def schema_dump_portable(schema_name: str) -> str:
 
 
 def schema_create_from_dump(schema_name: str, portable_sql: str) -> None:
-    """Create the schema and replay a portable dump into it, in one round trip."""
+    """Create the schema and replay a portable dump into it, in one round trip (on Citus, a
+    tenant's schema is distributed in the same round trip; the template stays local)."""
     target = quote(schema_name)
-    sql = (
-        citus.schema_create_sql(target)
-        + ";\n"
-        + portable_sql.replace(f"{SCHEMA_PLACEHOLDER}.", f"{target}.")
-    )
+    statements = [
+        citus.schema_create_sql(target),
+        portable_sql.replace(f"{SCHEMA_PLACEHOLDER}.", f"{target}."),
+    ]
+    if _distributed_on_citus(schema_name):
+        statements.append(citus.schema_distribute_sql(schema_name))
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(";\n".join(statements))
+
+
+def schema_distribute(schema_name: str) -> None:
+    """On Citus, distribute a tenant's schema that migrations built local (its tables move
+    to a worker); elsewhere, do nothing."""
+    quote(schema_name)
+    if _distributed_on_citus(schema_name):
+        with connection.cursor() as cursor:
+            # The rows migrations wrote still have their (deferred) foreign key checks
+            # pending, and Citus cannot move a table with pending trigger events.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(citus.schema_distribute_sql(schema_name))
+
+
+def _distributed_on_citus(schema_name: str) -> bool:
+    # Every tenant's schema, never the template: it is copied, not served.
+    return schema_name != TEMPLATE_SCHEMA and citus.citus_mode()
 
 
 # -- archives -----------------------------------------------------------------------------
@@ -179,19 +200,23 @@ def schema_restore_archive(schema_name: str, path: str) -> None:
     pg_restore writes the SQL and psql runs it in one transaction. In between, the settings
     a newer pg_dump adds that an older server does not know (`transaction_timeout`, new in
     PostgreSQL 17) are dropped, so the wheel's tools restore into any supported server.
+
+    On Citus, a tenant's schema is made local and distributed once its tables exist, before
+    their rows, indexes and constraints: the rows go straight to the worker.
     """
     quote(schema_name)
     if schema_exists(schema_name):
         raise RuntimeError(f"schema {schema_name} already exists; refusing to restore over it")
     unsupported = _settings_unknown_to_server()
     dbname, env = _pg_client_args()
+    sections: list[tuple[bytes, list[str]]] = [(b"", [])]
+    if _distributed_on_citus(schema_name):
+        distribute = citus.schema_distribute_sql(schema_name) + ";\n"
+        sections = [
+            (citus.SCHEMAS_LOCAL_SQL.encode() + b";\n", ["--section=pre-data"]),
+            (distribute.encode(), ["--section=data", "--section=post-data"]),
+        ]
     with tempfile.TemporaryFile() as script_errors, tempfile.TemporaryFile() as run_errors:
-        script = subprocess.Popen(
-            [_pg_binary("pg_restore"), "--file=-", "--no-owner", "--no-privileges", path],
-            stdout=subprocess.PIPE,
-            stderr=script_errors,
-            env=env,
-        )
         runner = subprocess.Popen(
             [
                 _pg_binary("psql"),
@@ -207,27 +232,56 @@ def schema_restore_archive(schema_name: str, path: str) -> None:
             stderr=run_errors,
             env=env,
         )
-        assert script.stdout is not None
         assert runner.stdin is not None
+        script_failed = False
         try:
-            for line in script.stdout:
-                if not line.startswith(unsupported):
-                    runner.stdin.write(line)
-            runner.stdin.close()
+            for preamble, section in sections:
+                runner.stdin.write(preamble)
+                if not _script_stream(path, section, runner.stdin, script_errors, unsupported):
+                    script_failed = True
+                    break
         except BrokenPipeError:
-            script.kill()  # psql stopped on an error; nothing reads pg_restore any more
+            pass  # psql stopped on an error; its own message says why
         finally:
-            script.stdout.close()
+            with contextlib.suppress(BrokenPipeError):
+                runner.stdin.close()
         runner.wait(timeout=3600)
-        script.wait(timeout=60)
         if runner.returncode != 0:
             run_errors.seek(0)
             detail = run_errors.read().decode(errors="replace").strip()
             raise RuntimeError(f"restoring {schema_name} failed: {detail}")
-        if script.returncode != 0:
+        if script_failed:
             script_errors.seek(0)
             detail = script_errors.read().decode(errors="replace").strip()
             raise RuntimeError(f"pg_restore of {schema_name} failed: {detail}")
+
+
+def _script_stream(
+    path: str,
+    section: list[str],
+    target: IO[bytes],
+    errors: IO[bytes],
+    unsupported: tuple[bytes, ...],
+) -> bool:
+    """Write pg_restore's SQL of the archive (the `section` arguments' parts) to `target`,
+    without the settings the server does not know; return whether pg_restore succeeded."""
+    script = subprocess.Popen(
+        [_pg_binary("pg_restore"), "--file=-", "--no-owner", "--no-privileges", *section, path],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+    )
+    assert script.stdout is not None
+    try:
+        for line in script.stdout:
+            if not line.startswith(unsupported):
+                target.write(line)
+    except BrokenPipeError:
+        script.kill()  # psql stopped on an error; nothing reads pg_restore any more
+        raise
+    finally:
+        script.stdout.close()
+        script.wait(timeout=60)
+    return script.returncode == 0
 
 
 def _settings_unknown_to_server() -> tuple[bytes, ...]:

@@ -179,6 +179,7 @@ def schema_provision(*, tenant: TenantRef, pooled: bool = False) -> Provisioning
     schemas.schema_create(tenant.schema_name)
     with tenant_context(tenant):
         _migrate(tenant.schema_name)
+    schemas.schema_distribute(tenant.schema_name)
     return ProvisioningPath.MIGRATE
 
 

@@ -4,12 +4,20 @@ Tenants with the same applied migrations share one compiled plan: the SQL Django
 (what `sqlmigrate` prints) is collected once, inside the first such tenant, and replayed in
 one round trip for each of the others. A plan with Python code (RunPython) runs Django's
 own executor per tenant instead, starting from a project state rendered once.
+
+On Citus (`tenancy.citus`), the compiled statements are rewritten once into forms Citus
+accepts in a distributed schema and sent one at a time (Citus propagates some DDL with the
+text it was sent, and a batch of statements is refused on the worker); a plan holding a
+statement Citus cannot run there fails each distributed tenant, untouched, naming it.
+Django's executor gets the same rewriting, statement by statement.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +41,7 @@ from shared_apps.fleet.migrate.ledger import (
     tenant_migration_record_failure,
     tenant_migration_record_success,
 )
-from tenancy import tenant_context
+from tenancy import citus, tenant_context
 from tenancy.db import tenant_connection
 
 logger = logging.getLogger(__name__)
@@ -52,8 +60,10 @@ _MODEL_SET_CHANGES = (
 @dataclass
 class _CompiledPlan:
     migrations: list[Migration]
-    sql: str | None  # None: the plan has Python code and runs through the executor
+    statements: list[str] | None  # None: the plan has Python code and runs in the executor
     refresh_model_set: bool
+    # Why Citus cannot run the statements on a distributed schema ("" when it can).
+    citus_refusal: str = ""
     pre_state: ProjectState | None = None
     post_apps: Any = None  # the models after the plan, for content types and permissions
 
@@ -129,7 +139,7 @@ class SchemaMigrator:
         refresh = any(isinstance(op, _MODEL_SET_CHANGES) for op in all_operations)
         self.loader.applied_migrations = dict.fromkeys(applied)  # type: ignore[assignment]
         if not migrations:
-            return _CompiledPlan(migrations=[], sql="", refresh_model_set=False)
+            return _CompiledPlan(migrations=[], statements=[], refresh_model_set=False)
         python = any(not op.reduces_to_sql for op in all_operations)
         post_apps = self.loader.project_state().apps if refresh or python else None
         # The state of every applied migration, whatever app: a plan may span apps that are
@@ -138,16 +148,26 @@ class SchemaMigrator:
             with_applied_migrations=True
         )
         if not python and all(migration.atomic for migration in migrations):
+            statements = [*_collect_sql(migrations, pre_state), _record_applied_sql(migrations)]
+            refusal = ""
+            if citus.citus_mode():
+                statements = [
+                    rewritten
+                    for statement in statements
+                    for rewritten in citus.migration_statement_rewrite(statement)
+                ]
+                refusal = citus.migration_statements_refusal(statements)
             return _CompiledPlan(
                 migrations=migrations,
-                sql=_collect_sql(migrations, pre_state) + "\n" + _record_applied_sql(migrations),
+                statements=statements,
                 refresh_model_set=refresh,
                 post_apps=post_apps,
+                citus_refusal=refusal,
             )
         pre_state.apps  # noqa: B018 - render once; every tenant starts from a clone
         return _CompiledPlan(
             migrations=migrations,
-            sql=None,
+            statements=None,
             refresh_model_set=True,
             pre_state=pre_state,
             post_apps=post_apps,
@@ -165,7 +185,7 @@ class SchemaMigrator:
                 plan = self._compiled(self._applied())
                 outcome.migrations = plan.names
                 if plan.migrations:
-                    outcome.method = self._apply(plan)
+                    outcome.method = self._apply(plan, tenant.schema_name)
                 tenant_migration_record_success(tenant.id, self.target_state)
             outcome.status = "migrated" if plan.migrations else "up_to_date"
         except Exception as error:  # any failure is this tenant's outcome
@@ -185,19 +205,26 @@ class SchemaMigrator:
             tenant_connection().recycle_if_swollen()
         return outcome
 
-    def _apply(self, plan: _CompiledPlan) -> str:
-        if plan.sql is not None:
+    def _apply(self, plan: _CompiledPlan, schema_name: str) -> str:
+        if plan.statements is not None:
+            if plan.citus_refusal and citus.schema_is_distributed(schema_name):
+                raise citus.UnsupportedOnDistributedSchemaError(plan.citus_refusal)
             with connection.cursor() as cursor:
-                cursor.execute(plan.sql)
+                if citus.citus_mode():
+                    for statement in plan.statements:
+                        cursor.execute(statement)
+                else:
+                    cursor.execute("\n".join(plan.statements))
             method = "sql"
         else:
             assert plan.pre_state is not None
             executor = _SharedGraphExecutor(self.loader)
-            executor.migrate(
-                self.targets,
-                plan=[(migration, False) for migration in plan.migrations],
-                state=plan.pre_state.clone(),
-            )
+            with _citus_statements(schema_name):
+                executor.migrate(
+                    self.targets,
+                    plan=[(migration, False) for migration in plan.migrations],
+                    state=plan.pre_state.clone(),
+                )
             method = "python"
         if plan.refresh_model_set:
             emit_post_migrate_signal(
@@ -210,14 +237,38 @@ class SchemaMigrator:
         return method
 
 
-def _collect_sql(migrations: list[Migration], state: ProjectState) -> str:
-    """The SQL the plan runs, as `sqlmigrate` prints it, from the given starting state."""
+def _collect_sql(migrations: list[Migration], state: ProjectState) -> list[str]:
+    """The statements the plan runs, as `sqlmigrate` prints them, from the given state."""
     statements: list[str] = []
     for migration in migrations:
         with connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
             state = migration.apply(state, editor, collect_sql=True)
         statements.extend(editor.collected_sql)
-    return "\n".join(statements)
+    return statements
+
+
+@contextmanager
+def _citus_statements(schema_name: str) -> Iterator[None]:
+    """On Citus, run the executor's statements in the forms Citus accepts, refusing those
+    it cannot run on the tenant's distributed schema before they reach it."""
+    if not citus.citus_mode():
+        yield
+        return
+    distributed = citus.schema_is_distributed(schema_name)
+
+    def rewritten(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements = citus.migration_statement_rewrite(sql)
+        refusal = citus.migration_statements_refusal(statements) if distributed else ""
+        if refusal:
+            raise citus.UnsupportedOnDistributedSchemaError(refusal)
+        result = execute(statements[0], params, many, context)
+        for statement in statements[1:]:  # named constraints: no parameters of their own
+            unescaped = statement.replace("%%", "%") if params is not None else statement
+            execute(unescaped, None, False, context)
+        return result
+
+    with connection.execute_wrapper(rewritten):
+        yield
 
 
 def _tenant_app_labels() -> set[str]:
