@@ -95,17 +95,6 @@ def other_worker(node: str | None) -> str:
     return next(worker for worker in worker_nodes() if worker != node)
 
 
-def distributed(tenant: Tenant) -> str:
-    """The worker holding the tenant's schema, distributing a schema still local first."""
-    node = schema_node(tenant.schema_name)
-    if node is None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT citus_schema_distribute(%s::regnamespace)", [tenant.schema_name])
-        node = schema_node(tenant.schema_name)
-    assert node is not None
-    return node
-
-
 def committed_tenant(name: str, *, projects: int = 1, tasks: int = 5) -> ClusterTenant:
     """A committed tenant of this module, with projects and tasks, on a worker."""
     subdomain = run_subdomain(f"{MINE}{name}")
@@ -115,7 +104,8 @@ def committed_tenant(name: str, *, projects: int = 1, tasks: int = 5) -> Cluster
         owner_email=OWNER_EMAIL,
         owner_password=TEST_PASSWORD,
     ).tenant
-    node = distributed(tenant)
+    node = schema_node(tenant.schema_name)
+    assert node in worker_nodes(), f"{tenant.schema_name} is not on a worker: {node}"
     with tenant_context(tenant), connection.cursor() as cursor:
         for number in range(projects):
             project = Project.objects.create(name=f"{name} project {number}")
@@ -125,7 +115,7 @@ def committed_tenant(name: str, *, projects: int = 1, tasks: int = 5) -> Cluster
                 "FROM generate_series(1, %s) AS n",
                 [project.pk, f"{name} task ", tasks],
             )
-    return ClusterTenant(tenant, OWNER_EMAIL, node)
+    return ClusterTenant(tenant, OWNER_EMAIL, str(node))
 
 
 def signed_in(member: ClusterTenant) -> Any:
