@@ -18,13 +18,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import routing as routing_bench
@@ -191,6 +192,7 @@ def request(
     *,
     host: str,
     body: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
     cookie: str = "",
 ) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -199,6 +201,9 @@ def request(
     if body is not None:
         payload = json.dumps(body)
         headers["Content-Type"] = "application/json"
+    if form is not None:
+        payload = urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     if cookie:
         headers["Cookie"] = cookie
     conn.request(method, path, body=payload, headers=headers)
@@ -226,8 +231,21 @@ def signup_to_ready(port: int, subdomain: str) -> float:
     if status != 201:
         raise SystemExit(f"signup answered {status}: {data[:300]!r}")
     handoff = urlsplit(json.loads(data)["handoff_url"])
-    status, headers, _ = request(
+    # The hand-off page names the account; the person's POST of its form signs them in.
+    status, headers, page = request(
         port, "GET", f"{handoff.path}?{handoff.query}", host=handoff.netloc
+    )
+    if status != 200:
+        raise SystemExit(f"hand-off page answered {status}")
+    csrf = headers["set-cookie"].split("csrftoken=")[1].split(";")[0]
+    fields = dict(re.findall(rb'name="(csrfmiddlewaretoken|token)" value="([^"]+)"', page))
+    status, headers, _ = request(
+        port,
+        "POST",
+        handoff.path,
+        host=handoff.netloc,
+        form={name.decode(): value.decode() for name, value in fields.items()},
+        cookie=f"csrftoken={csrf}",
     )
     if status != 302:
         raise SystemExit(f"hand-off answered {status}")
