@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fixtures", "tests.infra"]
+pytest_plugins = ["tests.fixtures", "tests.infra", "tests.join_guard"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

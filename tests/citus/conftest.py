@@ -13,7 +13,10 @@ are removed at the start.
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,7 @@ from shared_apps.tenants.models import Domain, Tenant
 from tenancy import public_context, schemas
 from tenancy.citus import citus_mode
 from tests.factories import TEST_PASSWORD
+from tests.fixtures import ROOT, CliResult
 
 SUBDOMAIN_PREFIX = "ct-"
 RUN = secrets.token_hex(3)
@@ -75,7 +79,7 @@ def schema_node(schema_name: str) -> str | None:
         cursor.execute(
             "SELECT DISTINCT s.nodename || ':' || s.nodeport FROM citus_schemas cs "
             "JOIN citus_shards s ON s.colocation_id = cs.colocation_id "
-            "WHERE cs.schema_name = %s::regnamespace",
+            "WHERE cs.schema_name::text = %s",
             [schema_name],
         )
         rows = cursor.fetchall()
@@ -123,7 +127,8 @@ def provisioning_template(django_db_setup: None) -> None:
     """Built by `django_db_setup` (the root fixture would build it once more)."""
 
 
-def _committed_tenant(name: str) -> Tenant:
+def committed_tenant(name: str) -> Tenant:
+    """A tenant of this run, made and committed the way signups make tenants."""
     subdomain = run_subdomain(name)
     return tenant_create(
         name=f"Cluster {name}",
@@ -133,24 +138,44 @@ def _committed_tenant(name: str) -> Tenant:
     ).tenant
 
 
-@pytest.fixture(scope="session")
-def cluster_tenants(
-    django_db_setup: None, django_db_blocker: Any
+def tenants_on_both_workers(
+    first_name: str, second_name: str
 ) -> tuple[ClusterTenant, ClusterTenant]:
-    """Two committed tenants, made the way signups make them, on different workers (one is
-    moved if Citus placed both on the same)."""
-    with django_db_blocker.unblock():
-        first, second = _committed_tenant("east"), _committed_tenant("west")
-        workers = worker_nodes()
-        assert len(workers) >= 2, f"the cluster needs two workers, it has {workers}"
-        first_node, second_node = schema_node(first.schema_name), schema_node(second.schema_name)
-        assert first_node in workers, f"{first.schema_name} is not on a worker: {first_node}"
-        assert second_node in workers, f"{second.schema_name} is not on a worker: {second_node}"
-        if first_node == second_node:
-            second_node = next(node for node in workers if node != first_node)
-            schema_move(second.schema_name, second_node)
-            assert schema_node(second.schema_name) == second_node
+    """Two committed tenants on different workers (the second is moved if Citus placed both
+    on the same). Call with database access unblocked."""
+    first, second = committed_tenant(first_name), committed_tenant(second_name)
+    workers = worker_nodes()
+    assert len(workers) >= 2, f"the cluster needs two workers, it has {workers}"
+    first_node, second_node = schema_node(first.schema_name), schema_node(second.schema_name)
+    assert first_node in workers, f"{first.schema_name} is not on a worker: {first_node}"
+    assert second_node in workers, f"{second.schema_name} is not on a worker: {second_node}"
+    if first_node == second_node:
+        second_node = next(node for node in workers if node != first_node)
+        schema_move(second.schema_name, second_node)
+        assert schema_node(second.schema_name) == second_node
     return (
         ClusterTenant(first, f"owner@{first.subdomain}.test", first_node),
         ClusterTenant(second, f"owner@{second.subdomain}.test", second_node),
     )
+
+
+@pytest.fixture(scope="session")
+def cluster_tenants(
+    django_db_setup: None, django_db_blocker: Any
+) -> tuple[ClusterTenant, ClusterTenant]:
+    """Two committed tenants for the session, on different workers."""
+    with django_db_blocker.unblock():
+        return tenants_on_both_workers("east", "west")
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """Run `manage.py` in a child process on the cluster's database, as an operator would."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **(env or {})},
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
