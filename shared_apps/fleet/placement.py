@@ -394,7 +394,7 @@ def _move(tenant: Tenant, target: Node, mode: str, progress: Progress | None) ->
                 "shard_transfer_mode := %s::citus.shard_transfer_mode)",
                 [locked.schema_name, target.host, target.port, TRANSFER_MODES[mode]],
             )
-        seconds = time.monotonic() - started
+    seconds = time.monotonic() - started  # the commit included: it switches the metadata
     result = MoveResult(
         tenant=locked,
         source=source,
