@@ -10,7 +10,7 @@ WITH_SERVICES := $(BIN)/python scripts/devservices.py exec --
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-citus migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load bench-scale shell image smoke manifests-check
+.PHONY: help install run test test-citus migrate fmt lint lock migrations-check deploy-check metrics-check schema schema-check services-up services-down services-reset bench bench-provisioning bench-migrations bench-observability bench-api bench-fleet bench-fairness bench-mixed-load bench-scale bench-citus shell image smoke manifests-check
 
 help:
 	@echo "make run        start web, the workers and scheduler on http://localhost:8000/"
@@ -131,6 +131,12 @@ bench-mixed-load: $(STAMP)
 # Every fleet-size figure at 10,000 tenants (about an hour; BENCH_ARGS="--reuse" keeps the fleet).
 bench-scale: $(STAMP)
 	@$(WITH_SERVICES) $(BIN)/python scripts/bench/scale.py $(BENCH_ARGS)
+
+# Signup and provisioning on a Citus cluster against the embedded server, and a tenant's
+# move with its write pause (docs/scale-out.md); CITUS_URL names the coordinator's database.
+bench-citus: $(STAMP)
+	@test -n "$(CITUS_URL)" || { echo "make bench-citus: set CITUS_URL to a Citus coordinator database, e.g. CITUS_URL=postgresql://postgres@127.0.0.1:9700/platform" >&2; exit 2; }
+	@CITUS_URL="$(CITUS_URL)" $(WITH_SERVICES) $(BIN)/python scripts/bench/citus.py
 
 services-up: $(STAMP)
 	@$(BIN)/python scripts/devservices.py up

@@ -45,3 +45,40 @@ class TenantsQuarantinedError(AppError):
     """`tenants verify` found tenants whose schema still does not match its migrations."""
 
     code, status, title = "tenants_quarantined", 409, "Tenants are quarantined"
+
+
+# -- placement on a Citus cluster (shared_apps.fleet.placement) --------------------------
+
+
+class CitusNotEnabledError(AppError):
+    """`tenants placement|move|rebalance` on a database without the citus extension."""
+
+    code, status, title = "citus_not_enabled", 409, "Citus mode is not enabled"
+
+
+class NodeUnknownError(AppError):
+    """`tenants move --node` names no active worker of the cluster."""
+
+    code, status, title = "node_unknown", 404, "No such worker node"
+
+
+class TenantAlreadyOnNodeError(AppError):
+    code, status, title = "tenant_already_on_node", 409, "Tenant is already on that node"
+
+
+class SchemaNotDistributedError(AppError):
+    """The tenant's schema is a plain schema on the coordinator: there is nothing to move."""
+
+    code, status, title = "schema_not_distributed", 409, "Schema is not distributed"
+
+
+class TenantBusyError(AppError):
+    """Another operation (an archive, a move) holds the tenant; try again when it ends."""
+
+    code, status, title = "tenant_busy", 409, "Another operation holds the tenant"
+
+
+class RebalanceStoppedError(AppError):
+    """A move of `tenants rebalance` failed; the moves before it stay done."""
+
+    code, status, title = "rebalance_stopped", 409, "Rebalance stopped at a failed move"

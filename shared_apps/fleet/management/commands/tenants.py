@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from argparse import REMAINDER, ArgumentParser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,6 +44,15 @@ from shared_apps.fleet.migrate.ledger import RunLock
 from shared_apps.fleet.migrate.report import MigrationReport
 from shared_apps.fleet.migrate.run import fleet_migrate
 from shared_apps.fleet.migrate.waves import RolloutPolicy
+from shared_apps.fleet.placement import (
+    COORDINATOR_LOCAL,
+    DEFAULT_MODE,
+    DEFAULT_TOLERANCE,
+    TRANSFER_MODES,
+    fleet_placement,
+    fleet_rebalance,
+    tenant_move,
+)
 from shared_apps.fleet.provisioning import template_rebuild
 from shared_apps.fleet.restore import tenant_restore
 from shared_apps.fleet.run import fleet_command_run
@@ -64,7 +73,7 @@ ARGUMENTS_EXIT = 2
 class Command(BaseCommand):
     help = (
         "Manage tenants: create, list, migrate, suspend, resume, archive, restore, delete, "
-        "export, run, template, verify, staff."
+        "export, run, template, verify, staff, placement, move, rebalance."
     )
     # Set from the command line before parsing: whether argparse's complaints print JSON.
     json_on_error = False
@@ -195,6 +204,37 @@ class Command(BaseCommand):
             "EXPORT_DIR being .devdata/exports/ unless configured)",
         )
 
+        placement = self._verb(
+            verbs,
+            "placement",
+            "Citus mode: the node and size of each tenant, and each node's share",
+        )
+        placement.add_argument(
+            "subdomains", nargs="*", metavar="SUBDOMAIN", help="only these tenants"
+        )
+        move = self._verb(
+            verbs, "move", "Citus mode: move a tenant's schema to another worker", one=True
+        )
+        move.add_argument(
+            "--node", required=True, metavar="HOST:PORT", help="the worker to move to"
+        )
+        self._add_mode(move)
+        rebalance = self._verb(
+            verbs, "rebalance", "Citus mode: move tenants until the workers hold even bytes"
+        )
+        rebalance.add_argument(
+            "--dry-run", action="store_true", help="print the plan; move nothing"
+        )
+        rebalance.add_argument(
+            "--tolerance",
+            type=float,
+            default=DEFAULT_TOLERANCE * 100,
+            metavar="PERCENT",
+            help="stop once the fullest worker holds at most this share of the average "
+            f"worker's bytes more than the emptiest (default {DEFAULT_TOLERANCE:.0%})",
+        )
+        self._add_mode(rebalance)
+
         run = self._verb(
             verbs, "run", "run a manage.py command inside tenants: run [--all] [SUB] -- CMD ..."
         )
@@ -233,6 +273,17 @@ class Command(BaseCommand):
     @staticmethod
     def _add_json(parser: ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="print JSON")
+
+    @staticmethod
+    def _add_mode(parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--mode",
+            choices=list(TRANSFER_MODES),
+            default=DEFAULT_MODE,
+            help="block_writes (default): the tenant's writes wait during the copy; logical: "
+            "they wait only at the switch, every table needs a primary key; force_logical: "
+            "without one, such tables' updates and deletes fail during the move",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -541,6 +592,100 @@ class Command(BaseCommand):
         if quarantined is not None:
             raise quarantined
 
+    def verb_placement(self, options: dict[str, Any]) -> None:
+        placement = fleet_placement(actor=cli_actor(), subdomains=options["subdomains"])
+        if options["json"]:
+            self.stdout.write(json.dumps(placement.as_dict()))
+            return
+        rows = [("SUBDOMAIN", "SCHEMA", "NODE", "BYTES", "STATUS")] + [
+            (
+                t.tenant.subdomain,
+                t.tenant.schema_name,
+                t.where or "-",
+                f"{t.size_bytes:,}",
+                t.tenant.status,
+            )
+            for t in placement.tenants
+        ]
+        self._table(rows, numeric=(3,))
+        self.stdout.write("")
+        self._table(
+            [("NODE", "TENANTS", "BYTES")]
+            + [(n.node, f"{n.tenants:,}", f"{n.size_bytes:,}") for n in placement.nodes],
+            numeric=(1, 2),
+        )
+        workers = sum(1 for n in placement.nodes if n.node != COORDINATOR_LOCAL)
+        self.stdout.write(f"{len(placement.tenants)} tenant(s); {workers} worker(s)")
+
+    def verb_move(self, options: dict[str, Any]) -> None:
+        done = tenant_move(
+            actor=cli_actor(),
+            subdomain=options["subdomain"],
+            node=options["node"],
+            mode=options["mode"],
+            progress=None if options["json"] else self._move_progress,
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps({**tenant_summary(done.tenant), "move": done.as_dict()}))
+
+    def verb_rebalance(self, options: dict[str, Any]) -> None:
+        done = fleet_rebalance(
+            actor=cli_actor(),
+            dry_run=options["dry_run"],
+            tolerance=options["tolerance"] / 100,
+            mode=options["mode"],
+            progress=None if options["json"] else self._move_progress,
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps(done.as_dict()))
+            return
+        if done.dry_run and done.plan:
+            self.stdout.write("Dry run: nothing moved.")
+        elif done.plan:
+            self.stdout.write(f"Rebalanced: {len(done.moves)} move(s).")
+
+    def _move_progress(self, phase: str, detail: dict[str, Any]) -> None:
+        if phase == "plan":
+            if not detail["moves"]:
+                self.stdout.write("The workers are even: nothing to move.")
+            else:
+                self.stdout.write(f"Plan: {detail['moves']} move(s).")
+            self._table(
+                [("NODE", "BYTES NOW", "BYTES AFTER")]
+                + [
+                    (str(node), f"{size:,}", f"{detail['after'][node]:,}")
+                    for node, size in detail["before"].items()
+                ],
+                numeric=(1, 2),
+            )
+            for step in detail["plan"]:
+                self.stdout.write(
+                    terminal_safe(
+                        f"  {step.placement.tenant.subdomain}: {step.source} -> {step.target} "
+                        f"({step.placement.size_bytes:,} bytes)"
+                    )
+                )
+        elif phase == "moving":
+            pause = (
+                "its writes wait until the copy ends"
+                if detail["mode"] == "block_writes"
+                else "its writes wait only at the switch"
+            )
+            self.stdout.write(
+                terminal_safe(
+                    f"moving '{detail['subdomain']}' ({detail['schema']}, "
+                    f"{detail['size_bytes']:,} bytes) from {detail['from']} to {detail['to']} "
+                    f"with {detail['mode']}: {pause}"
+                )
+            )
+        elif phase == "moved":
+            self.stdout.write(
+                terminal_safe(
+                    f"moved '{detail['subdomain']}' to {detail['to']} in {detail['seconds']:.2f}s "
+                    f"({detail['size_bytes']:,} bytes)"
+                )
+            )
+
     def verb_staff(self, options: dict[str, Any]) -> None:
         password = staff_password_read(
             from_stdin=options["password_stdin"], may_prompt=not options["json"]
@@ -572,6 +717,17 @@ class Command(BaseCommand):
             )
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _table(self, rows: Sequence[tuple[str, ...]], *, numeric: tuple[int, ...] = ()) -> None:
+        """Print rows in aligned columns (`numeric`: the columns aligned right)."""
+        safe = [tuple(terminal_safe(cell, keep_line_breaks=False) for cell in row) for row in rows]
+        widths = [max(len(row[i]) for row in safe) for i in range(len(safe[0]))]
+        for row in safe:
+            cells = [
+                cell.rjust(width) if i in numeric else cell.ljust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ]
+            self.stdout.write("  ".join(cells).rstrip())
 
     def _emit(self, options: dict[str, Any], result: dict[str, Any], text: str) -> None:
         # JSON escapes control characters itself; text from names must not drive the terminal.
