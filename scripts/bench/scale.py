@@ -466,7 +466,8 @@ def list_step() -> dict[str, Any]:
 def one_tenant_step() -> dict[str, Any]:
     exports, exports_work = [], []
     folder = APP_DIR / "exports"
-    folder.mkdir(exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # an export never overwrites a file
+    folder.mkdir()
     for n in range(5):
         seconds, output = manage(
             "tenants", "export", SUBJECT, "--output", str(folder / f"export-{n}.zip"), "--json"

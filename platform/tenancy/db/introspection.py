@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.backends.postgresql.introspection import TableInfo
+from django.db.backends.postgresql.introspection import TableInfo  # type: ignore[attr-defined]
 from django_tenants.postgresql_backend.introspection import (
     DatabaseSchemaIntrospection,
     DatabaseSchemaIntrospectionSearchPathContext,
@@ -28,7 +28,7 @@ WHERE c.relkind IN ('f', 'm', 'p', 'r', 'v') AND n.nspname = pg_catalog.current_
 """
 
 
-class SchemaIntrospection(DatabaseSchemaIntrospection):  # type: ignore[misc]
+class SchemaIntrospection(DatabaseSchemaIntrospection):
     def get_table_list(self, cursor: Any) -> list[TableInfo]:
         with DatabaseSchemaIntrospectionSearchPathContext(
             cursor=cursor, connection=self.connection
