@@ -51,7 +51,7 @@ def env(version: int, **extra: str) -> dict[str, str]:
 def write_app() -> None:
     """A tenant app `benchmig` with one migrations package per version."""
     app = APP_DIR / "benchmig"
-    app.mkdir(parents=True)
+    app.mkdir(parents=True, exist_ok=True)
     (app / "__init__.py").write_text("")
     (app / "models.py").write_text(
         "from django.db import models\n\n\nclass Item(models.Model):\n"
@@ -59,7 +59,7 @@ def write_app() -> None:
     )
     for version in range(1, VERSIONS + 1):
         package = app / f"migrations_v{version}"
-        package.mkdir()
+        package.mkdir(exist_ok=True)
         (package / "__init__.py").write_text("")
         (package / "0001_initial.py").write_text(
             "from django.db import migrations, models\n\n\n"

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fleet_ops
+import migrations as bench_migrations
 import provisioning
 import routing as routing_bench
 
@@ -114,34 +115,9 @@ VERSIONS = 12  # v1: the app's first migration; each later version adds one AddF
 
 
 def write_app() -> None:
-    """A tenant app `benchmig` with one migrations package per version (v2 adds field_2...)."""
-    app = APP_DIR / "benchmig"
-    app.mkdir(parents=True, exist_ok=True)
-    (app / "__init__.py").write_text("")
-    (app / "models.py").write_text(
-        "from django.db import models\n\n\nclass Item(models.Model):\n"
-        "    text = models.TextField(default='')\n"
-    )
-    for version in range(1, VERSIONS + 1):
-        package = app / f"migrations_v{version}"
-        package.mkdir(exist_ok=True)
-        (package / "__init__.py").write_text("")
-        (package / "0001_initial.py").write_text(
-            "from django.db import migrations, models\n\n\n"
-            "class Migration(migrations.Migration):\n    initial = True\n    dependencies = []\n"
-            "    operations = [migrations.CreateModel(name='Item', fields=[('id', "
-            "models.BigAutoField(primary_key=True, serialize=False)), ('text', "
-            "models.TextField(default=''))])]\n"
-        )
-        for step in range(2, version + 1):
-            previous = "0001_initial" if step == 2 else f"{step - 1:04d}_field_{step - 1}"
-            (package / f"{step:04d}_field_{step}.py").write_text(
-                "from django.db import migrations, models\n\n\n"
-                "class Migration(migrations.Migration):\n"
-                f"    dependencies = [('benchmig', '{previous}')]\n"
-                f"    operations = [migrations.AddField(model_name='item', name='field_{step}',"
-                " field=models.IntegerField(default=0))]\n"
-            )
+    """migrations.py's tenant app `benchmig` (v2 adds field_2, ...), here with more versions."""
+    bench_migrations.APP_DIR, bench_migrations.VERSIONS = APP_DIR, VERSIONS
+    bench_migrations.write_app()
 
 
 FLEET_STATE = """
@@ -314,18 +290,22 @@ def routing_step() -> dict[str, Any]:
         for process, _ in servers.values():
             process.terminate()
             process.wait()
-    statements = {
+    return {
+        "rps": {mode: statistics.median(values) for mode, values in results.items()},
+        "range": {mode: [min(values), max(values)] for mode, values in results.items()},
+        "rounds": rounds,
+        "seconds": seconds,
+    }
+
+
+@step("statements")
+def statements_step() -> dict[str, Any]:
+    """SQL statements per warm request of each routing mode, over every tenant's host."""
+    return {
         mode: json.loads(
             routing_bench.python_run(WARM_QUERIES, env(mode, BENCH_TENANTS=str(TENANTS)))
         )["per_request"]
         for mode in routing_bench.MODES
-    }
-    return {
-        "rps": {mode: statistics.median(values) for mode, values in results.items()},
-        "range": {mode: [min(values), max(values)] for mode, values in results.items()},
-        "statements": statements,
-        "rounds": rounds,
-        "seconds": seconds,
     }
 
 
@@ -669,7 +649,7 @@ def write(results: dict[str, Any]) -> None:
         )
     if "routing" in results:
         r = results["routing"]
-        rps, queries = r["rps"], r["statements"]
+        rps, queries = r["rps"], results.get("statements", {})
         share = rps["platform"] / rps["none"]
         rows.append(
             f"| routing, every tenant's host in turn | ≥ 90% of no tenancy, 0 queries warm "
