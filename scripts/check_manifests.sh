@@ -14,6 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# podman-compose renders compose.yaml through podman itself: install it where it is missing,
+# as `make image` does (Debian's package; no daemon needed to render).
+if ! command -v podman >/dev/null; then
+  echo "[manifests] installing podman from Debian"
+  apt-get install -y -qq podman >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && apt-get install -y -qq podman >/dev/null; }
+fi
+
 VENV=.venv-manifests
 PINS="checkov==3.3.30 kubernetes-validate==1.37.0 podman-compose==1.6.0"
 K8S_VERSION=${K8S_VERSION:-1.31}
