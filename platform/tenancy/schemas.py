@@ -115,7 +115,9 @@ def schema_dump_portable(schema_name: str) -> str:
         text=True,
         env=env,
         check=False,
-        timeout=300,
+        # pg_dump reads the whole database's catalog before it dumps one schema: minutes
+        # with 10,000 tenants (docs/benchmarks.md), however small the template is.
+        timeout=3600,
     )
     if done.returncode != 0:
         raise RuntimeError(f"pg_dump of {schema_name} failed: {done.stderr.strip()}")
