@@ -332,6 +332,12 @@ def provisioning_step() -> dict[str, Any]:
     }
 
 
+@step("ready")
+def ready_step() -> dict[str, Any]:
+    """Signup-to-ready alone, ours (the provisioning step measures it with stock's too)."""
+    return {"ready": provisioning.signups("config.wsgi", "r", run_tag())}
+
+
 STOCK_MIGRATE = """
 import json, os, time, django
 django.setup()
@@ -444,6 +450,9 @@ def list_step() -> dict[str, Any]:
 
 @step("one_tenant")
 def one_tenant_step() -> dict[str, Any]:
+    if last_json(manage("tenants", "list", "--status", "archived", "--json")[1]).get("count"):
+        manage("tenants", "restore", SUBJECT, "--json")  # an earlier run stopped mid-round
+        manage("tenants", "resume", SUBJECT)
     exports, exports_work = [], []
     folder = APP_DIR / "exports"
     shutil.rmtree(folder, ignore_errors=True)  # an export never overwrites a file
@@ -455,7 +464,7 @@ def one_tenant_step() -> dict[str, Any]:
         exports.append(seconds)
         exports_work.append(float(last_json(output)["seconds"]))
     run_python(fleet_ops.ANALYZE_CATALOG)  # pg_dump at its best: the catalog's statistics current
-    archive = fleet_ops.archive_rounds(3)
+    archive = fleet_ops.archive_rounds(1)  # pg_dump takes minutes a round at this size
     manage("tenants", "resume", SUBJECT)
     return {
         "export": statistics.median(exports),
@@ -480,7 +489,8 @@ def session_bytes():
         cursor.execute("SELECT sum(total_bytes) FROM pg_backend_memory_contexts")
         return int(cursor.fetchone()[0])
 with public_context():
-    tenants = list(Tenant.objects.order_by("created_at")[:int(os.environ["MEMORY_TENANTS"])])
+    served = Tenant.objects.filter(status__in=["active", "suspended"]).order_by("created_at")
+    tenants = list(served[:int(os.environ["MEMORY_TENANTS"])])
 peak = 0
 for n, tenant in enumerate(tenants, 1):
     with tenant_context(tenant):  # what one request or task does: read each table
@@ -498,7 +508,8 @@ print(json.dumps({"peak": peak, "last": session_bytes(), "tables": len(models),
 def memory_step() -> dict[str, Any]:
     """One connection serving every tenant in turn, recycled as shipped; and never recycled
     over the first 1,000 (over all of them it would hold gigabytes)."""
-    recycled = json.loads(run_python(MEMORY, MEMORY_TENANTS=str(TENANTS + 10**6)))
+    served = os.environ.get("BENCH_MEMORY_TENANTS", str(TENANTS + 10**6))  # all, by default
+    recycled = json.loads(run_python(MEMORY, MEMORY_TENANTS=served))
     unbounded = json.loads(
         run_python(MEMORY, MEMORY_TENANTS="1000", TENANT_CONNECTION_MAX_SCHEMAS="100000")
     )
@@ -605,6 +616,36 @@ SCALING_CHANGES = """What stopped scaling at 10,000 tenants, and what changed:
   nothing to do took 110 s at 10,000 tenants, nearly all of it that check. A run now checks
   the schemas it migrated and the quarantined ones; the fleet is `tenants verify`'s and its
   scheduled task's.
+- **Listing a schema's tables** (Django's introspection, run several times by every migrate
+  of the public schema or the template) tested `pg_table_is_visible()` on each of the
+  1.76 million rows of `pg_class`: 4.5 s a listing. It now selects the schema's own tables
+  by namespace. The migration plan reads plain rows instead of 10,000 models. A no-op run
+  is now about 4 s, 0.25 s of it work and the rest starting Python and Django.
+
+What did not hold, measured 2026-12-01:
+
+- **One `AddField` over the fleet failed at 10,000 tenants.** Every tenant's schema migrated
+  (10,164 outcomes recorded, the first to the last 67 s apart), then rebuilding the
+  provisioning template timed out: it takes the template's SQL from `pg_dump`, and
+  `pg_dump` reads the whole database's catalog before it dumps one schema. The same read
+  made the `--pg-dump` archive of one small tenant take 423 s (the fast path: 0.34 s to
+  archive, 0.63 s to restore; one round, the step stopped after it). The timeout is now an
+  hour, so such a release completes, slowly; the fix is to stop asking `pg_dump` for the
+  template: build it in a scratch database of its own, or render its DDL from the catalog
+  read by dependency, as archives already do. Stock's migrate executors were not measured at
+  this size (the step stopped before recording them); at 1,000 tenants they took 166 to
+  209 s for what ours did in 4 s.
+- **Replaying the template** (the path a signup takes only when the worker's pool of
+  ready schemas is empty) took 147 ms at p50 (96 ms at 1,000 tenants): creating a schema's
+  tables writes catalog rows into tables and indexes that grow with the fleet. A signup
+  normally claims a pooled schema, 8 ms.
+- **Signup-to-ready p95** was over its target, measured while two other test runs shared
+  the machine's two cores (load average above 3) and before the signup's scan of every
+  tenant was removed; at 1,000 tenants on a quieter machine it was 126 ms. Half of a signup
+  is Argon2 hashing the owner's password (126 ms in a profile under that load), which no
+  fleet size changes. It was not measured again: the template was stale after the failed
+  release above, and rebuilding it is the same `pg_dump` read.
+
 - **What is left: the catalog check itself.** `tenants verify` reads about 5.4 million
   catalog facts at 10,000 tenants (`EXPLAIN ANALYZE`: about two thirds of its time building
   them, a quarter sorting them for the per-schema texts, 600 MB spilled to disk). It grows
@@ -641,11 +682,30 @@ def write(results: dict[str, Any]) -> None:
                 f"| {p(r['stock'], 0.5):.0f} ms | {stock / ours:.0f}x "
                 f"| {verdict(ours <= 0.05 and stock / ours >= 10)} |"
             )
-        ready = p(r["ready"], 0.95)
+        ready_runs = results.get("ready", r)["ready"]  # measured alone later, when it was
+        ready = p(ready_runs, 0.95)
         rows.append(
-            f"| signup-to-ready p95 | ≤ 200 ms | {ready:.0f} ms (p50 {p(r['ready'], 0.5):.0f}) "
+            f"| signup-to-ready p95 | ≤ 200 ms | {ready:.0f} ms (p50 {p(ready_runs, 0.5):.0f}) "
             f"| {p(r['stock_ready'], 0.95):.0f} ms "
             f"| {p(r['stock_ready'], 0.95) / ready:.0f}x | {verdict(ready <= 200)} |"
+        )
+    if "provisioning" in results:
+        r = results["provisioning"]
+        notes.append(
+            f"Provisioning: in process, {len(r['pool'])} tenants per path, as "
+            f"scripts/bench/provisioning.py measures it (the pool filled beforehand, as the "
+            f"worker keeps it); signup-to-ready over HTTP through one gunicorn worker, Argon2 "
+            f"as in production, the hand-off page's button pressed. Stock: "
+            f"`Tenant.create_schema()` (CREATE SCHEMA and `migrate_schemas`), whose time "
+            f"grows with the fleet (1.6 s at 1,000 tenants)."
+            + (
+                f" Signup-to-ready was measured again on its own ({len(results['ready']['ready'])}"
+                f" signups, {results['ready']['measured']}, load average "
+                f"{results['ready']['load']:.1f}) after the signup's scan of every tenant was "
+                f"removed (below)."
+                if "ready" in results
+                else ""
+            )
         )
     if "routing" in results:
         r = results["routing"]
@@ -665,6 +725,17 @@ def write(results: dict[str, Any]) -> None:
             f"before measuring; {r['rounds']} rounds of {r['seconds']} s, modes interleaved, "
             f"medians (no tenancy: {rps['none']:.0f} req/s). Queries: SQL per request "
             f"over a second pass of every host, in one warm process."
+        )
+    if "noop" in results and "migrations" not in results:
+        noop = statistics.median(results["noop"]["noop"])
+        rows.append(
+            f"| no-op `tenants migrate` | ≤ 5 s | {noop:.2f} s | (not measured at this size) "
+            f"| | {verdict(noop <= 5)} |"
+        )
+        rows.append(
+            "| one `AddField` over the fleet | ≤ 90 s, ≥ 5x the better stock executor "
+            "| **failed**: every tenant migrated, then rebuilding the template timed out "
+            "(`pg_dump`, 300 s); see below | | | **no** |"
         )
     if "migrations" in results:
         r = results["migrations"]
@@ -723,22 +794,25 @@ def write(results: dict[str, Any]) -> None:
             f"One tenant (its owner, three projects with a task each): the operation as the "
             f"command reports it; whole commands with process start: export "
             f"{r['export']:.2f} s, archive {fast['archive_wall']:.2f} s, restore "
-            f"{fast['restore_wall']:.2f} s. Archive and restore ran 3 rounds interleaved "
-            f"with pg_dump / pg_restore (restore of a pg_dump archive "
-            f"{dump['restore']:.2f} s), catalog statistics current."
+            f"{fast['restore_wall']:.2f} s. Export: median of 5. Archive and restore: one "
+            f"round each way, the fast path then pg_dump / pg_restore (restore of a pg_dump "
+            f"archive {dump['restore']:.2f} s), catalog statistics current; pg_dump reads "
+            f"the whole catalog first, which at this size takes minutes."
         )
     if "memory" in results:
         r = results["memory"]
         mb = 1024 * 1024
         peak = r["recycled"]["peak"] / mb
         rows.append(
-            f"| one connection's memory after serving every tenant | ≤ 100 MB "
-            f"| {peak:.0f} MB peak | never recycled: {r['unbounded_1000']['peak'] / mb:.0f} MB "
+            f"| one connection's memory after serving {r['recycled']['tenants']:,} tenants "
+            f"| ≤ 100 MB | {peak:.0f} MB peak "
+            f"| never recycled: {r['unbounded_1000']['peak'] / mb:.0f} MB "
             f"after 1,000 | | {verdict(peak <= 100)} |"
         )
         notes.append(
             f"Memory: one connection reading each of the {r['recycled']['tables']} tenant "
-            f"tables of every tenant in turn, recycled after 150 schemas as shipped "
+            f"tables of {r['recycled']['tenants']:,} tenants in turn (of {fleet:,}), "
+            f"recycled after 150 schemas as shipped "
             f"(`TENANT_CONNECTION_MAX_SCHEMAS`), server session memory from "
             f"`pg_backend_memory_contexts`; never recycled it grows by about "
             f"{r['unbounded_1000']['peak'] / mb / 1000 * 1024:.0f} KB a tenant, so it was "
