@@ -109,7 +109,7 @@ for n in range(int(os.environ.get("BENCH_FROM", "0")), int(os.environ["BENCH_TEN
 """
 
 MEMORY = """
-import json, django
+import json, os, django
 django.setup()
 from django.apps import apps
 from django.db import connection
@@ -123,8 +123,10 @@ def session_bytes():
     with public_context(), connection.cursor() as cursor:
         cursor.execute("SELECT sum(total_bytes) FROM pg_backend_memory_contexts")
         return int(cursor.fetchone()[0])
-with public_context():
-    tenants = list(Tenant.objects.all())
+with public_context():  # the served tenants, oldest first; MEMORY_TENANTS of them if set
+    served = Tenant.objects.filter(status__in=["active", "suspended"]).order_by("created_at")
+    limit = os.environ.get("MEMORY_TENANTS")
+    tenants = list(served[: int(limit)] if limit else served)
 peak, samples = 0, []
 for n, tenant in enumerate(tenants, 1):
     with tenant_context(tenant):  # what one request or task does: read each table

@@ -473,35 +473,7 @@ def one_tenant_step() -> dict[str, Any]:
     }
 
 
-MEMORY = """
-import json, os, django
-django.setup()
-from django.apps import apps
-from django.conf import settings
-from django.db import connection
-from shared_apps.tenants.models import Tenant
-from tenancy import public_context, tenant_context
-from tenancy.db import recycle_swollen_connections
-labels = {apps.get_containing_app_config(name).label for name in settings.TENANT_APPS}
-models = [m for m in apps.get_models() if m._meta.app_label in labels]
-def session_bytes():
-    with public_context(), connection.cursor() as cursor:
-        cursor.execute("SELECT sum(total_bytes) FROM pg_backend_memory_contexts")
-        return int(cursor.fetchone()[0])
-with public_context():
-    served = Tenant.objects.filter(status__in=["active", "suspended"]).order_by("created_at")
-    tenants = list(served[:int(os.environ["MEMORY_TENANTS"])])
-peak = 0
-for n, tenant in enumerate(tenants, 1):
-    with tenant_context(tenant):  # what one request or task does: read each table
-        for model in models:
-            model.objects.exists()
-    if n % 100 == 0 or n == len(tenants):
-        peak = max(peak, session_bytes())
-    recycle_swollen_connections()  # what the end of a request or task does
-print(json.dumps({"peak": peak, "last": session_bytes(), "tables": len(models),
-                  "tenants": len(tenants)}))
-"""
+MEMORY = bench_migrations.MEMORY  # one connection serving tenant after tenant
 
 
 @step("memory")
