@@ -51,8 +51,9 @@ def schema_drop(schema_name: str) -> None:
 
 # -- cloning ------------------------------------------------------------------------------
 # A new tenant's schema is created by replaying the DDL and seed rows of a migrated
-# template, captured once with pg_dump, instead of replaying every migration: the cost
-# no longer grows with the number of migrations.
+# template, captured once (rendered from its catalog by fleet.template_sql, or with pg_dump
+# where that declines), instead of replaying every migration: the cost no longer grows
+# with the number of migrations.
 
 SCHEMA_PLACEHOLDER = "__tenant_schema__"
 _SKIPPED_PREFIXES = ("--", "SET ", "SELECT pg_catalog.set_config(", "\\", "CREATE SCHEMA ")

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import DatabaseError, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from shared_apps.fleet.catalog import (
     catalog_diff,
     schema_catalog_read,
 )
+from shared_apps.fleet.template_sql import template_sql_render
 from shared_apps.tenants.models import PooledSchema, SchemaTemplate
 from tenancy import TenantRef, public_context, schemas, tenant_context
 from tenancy.context import template_context
@@ -124,7 +126,6 @@ def pool_claim() -> uuid.UUID | None:
 
 def pool_fill(*, size: int | None = None) -> int:
     """Top the pool up to `size` (TENANT_POOL_SIZE) schemas; return how many were made."""
-    from django.db import transaction
 
     target = settings.TENANT_POOL_SIZE if size is None else size
     made = 0
@@ -145,7 +146,6 @@ def pool_fill(*, size: int | None = None) -> int:
 
 def pool_prune() -> int:
     """Drop pooled schemas made for other migrations than the ones on disk."""
-    from django.db import transaction
 
     dropped = 0
     with public_context():
@@ -184,21 +184,43 @@ def schema_provision(*, tenant: TenantRef, pooled: bool = False) -> Provisioning
 
 
 def template_refresh() -> SchemaTemplate:
-    """Rebuild the provisioning template from the migrations on disk and store its SQL."""
+    """Rebuild the provisioning template from the migrations on disk and store its SQL.
+
+    The SQL is rendered from the migrated schema's catalog (`template_sql`); where the schema
+    holds something that rendering does not cover, or the rendering does not reproduce it,
+    it comes from pg_dump, which reads the whole database's catalog first (minutes with
+    thousands of tenants)."""
     TEMPLATE.forget()
     state = TEMPLATE.expected_state()
     name = schemas.TEMPLATE_SCHEMA
     with public_context():
-        schemas.schema_drop(name)
-        schemas.schema_create(name)
         try:
-            with template_context(name):
-                _migrate(name)
-            sql = schemas.schema_dump_portable(name)
-            migrated = schema_catalog_read(name)
-            catalog = _replayed_catalog(name, sql, migrated)
+            migrated = _template_migrated(name)
+            sql, why_not = template_sql_render(name)
+            catalog = None
+            if sql is not None:
+                try:
+                    with transaction.atomic():
+                        catalog, difference = _replayed_catalog(name, sql, migrated)
+                except DatabaseError as error:
+                    catalog, difference = None, f"replaying it failed: {error}"
+                if catalog is None:
+                    why_not = f"the rendered SQL does not reproduce the schema: {difference}"
+                    migrated = _template_migrated(name)
+            if catalog is None:
+                logger.warning(
+                    "provisioning template taken with pg_dump (slow with many tenants)",
+                    extra={"reason": why_not},
+                )
+                sql = schemas.schema_dump_portable(name)
+                catalog, difference = _replayed_catalog(name, sql, migrated)
+                if catalog is None:
+                    raise RuntimeError(
+                        "the template's SQL does not reproduce the migrated schema: " + difference
+                    )
         finally:
             schemas.schema_drop(name)  # the stored SQL is the template; keep the catalog lean
+        assert sql is not None  # rendered or dumped
         template, _ = SchemaTemplate.objects.update_or_create(
             name=TEMPLATE_NAME,
             defaults={
@@ -210,31 +232,40 @@ def template_refresh() -> SchemaTemplate:
         )
     TEMPLATE.forget()
     pool_prune()
-    logger.info("provisioning template refreshed", extra={"migration_state": state[:12]})
+    logger.info(
+        "provisioning template refreshed",
+        extra={"migration_state": state[:12], "sql_from": "pg_dump" if why_not else "catalog"},
+    )
     return template
 
 
-def _replayed_catalog(name: str, sql: str, migrated: SchemaCatalog | None) -> dict[str, Any]:
+def _template_migrated(name: str) -> SchemaCatalog:
+    """Migrate a fresh template schema; return its catalog."""
+    schemas.schema_drop(name)
+    schemas.schema_create(name)
+    with template_context(name):
+        _migrate(name)
+    migrated = schema_catalog_read(name)
+    assert migrated is not None  # just migrated
+    return migrated
+
+
+def _replayed_catalog(
+    name: str, sql: str, migrated: SchemaCatalog
+) -> tuple[dict[str, Any] | None, str]:
     """What `tenants verify` expects of every tenant at these migrations, and what decides
     whether an archive may be made from the template (`archive`): the catalog of a schema
-    replayed from the SQL, as new tenants are made, after proving it the same as the
-    migrated schema's (a dropped column's number aside).
-
-    Raises:
-        RuntimeError: the SQL does not reproduce the migrated schema.
+    replayed from the SQL, as new tenants are made, once proved the same as the migrated
+    schema's (a dropped column's number aside). None and the difference where it is not.
     """
     schemas.schema_drop(name)
     schemas.schema_create_from_dump(name, sql)
     replayed = schema_catalog_read(name)
-    assert migrated is not None  # just migrated
     assert replayed is not None  # just replayed
     difference = catalog_diff(migrated, replayed)
     if not difference.is_empty:
-        raise RuntimeError(
-            "the template's SQL does not reproduce the migrated schema: "
-            + "; ".join(difference.lines(limit=10))
-        )
-    return replayed.as_json()
+        return None, "; ".join(difference.lines(limit=10))
+    return replayed.as_json(), ""
 
 
 @dataclass(frozen=True)
