@@ -320,6 +320,49 @@ def test_requests_in_a_tenant_are_added_to_its_usage(client_a: Client, tenant_a:
     assert tenant_metrics.USAGE._pending[("requests", window, "alpha")] == 2.0
 
 
+@pytest.mark.usefixtures("usage_window")
+def test_usage_of_many_tenants_from_several_processes_adds_up_in_a_few_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    redis = tenant_metrics._redis()
+    pipelines: list[int] = []
+    real_pipeline = redis.pipeline
+
+    def counted_pipeline(**kwargs: Any) -> Any:
+        pipe = real_pipeline(**kwargs)
+        real_execute = pipe.execute
+
+        def execute() -> Any:
+            pipelines.append(len(pipe.command_stack))
+            return real_execute()
+
+        pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(redis, "pipeline", counted_pipeline)
+    monkeypatch.setattr(tenant_metrics, "_redis", lambda: redis)
+    # given two processes that served 2,000 tenants, half of them in both
+    first, second = tenant_metrics.TenantUsage(), tenant_metrics.TenantUsage()
+    for n in range(1500):
+        first.add("requests", f"t{n}", 2, at=1.0)
+    for n in range(500, 2000):
+        second.add("requests", f"t{n}", 3, at=1.0)
+    second.add("task_seconds", "t0", 0.5, at=1.0)
+
+    first.flush()
+    second.flush()
+
+    # each flush: four commands per window and kind, whatever the number of tenants
+    assert pipelines == [4, 8]
+    key = tenant_metrics.usage_key("requests", 0)
+    scores = dict(redis.zrange(key, 0, -1, withscores=True))
+    assert len(scores) == 2000
+    assert (scores[b"t0"], scores[b"t700"], scores[b"t1999"]) == (2.0, 5.0, 3.0)
+    assert redis.zscore(tenant_metrics.usage_key("task_seconds", 0), "t0") == 0.5
+    assert redis.keys(f"{key}:incoming:*") == []  # nothing left behind
+    assert 0 < redis.ttl(key) <= LONG_WINDOW * 3
+
+
 def test_usage_is_off_with_top_n_zero(client_a: Client) -> None:
     tenant_metrics.USAGE.flush()
     with override_settings(METRICS_TENANT_TOP_N=0):

@@ -18,6 +18,8 @@ import logging
 import os
 import threading
 import time
+import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -84,12 +86,21 @@ class TenantUsage:
             self._flushed_at = time.monotonic()
         if not pending:
             return
+        by_key: dict[str, dict[str, float]] = defaultdict(dict)
+        for (kind, window, subdomain), amount in pending.items():
+            by_key[usage_key(kind, window)][subdomain] = amount
         ttl = int(settings.METRICS_TENANT_WINDOW_SECONDS * 3)
         try:
             pipe = _redis().pipeline(transaction=False)
-            for (kind, window, subdomain), amount in pending.items():
-                key = usage_key(kind, window)
-                pipe.zincrby(key, amount, subdomain)
+            # Four commands per window, not two per tenant: a process that served thousands
+            # of tenants in a window would otherwise spend a request's time every flush
+            # packing them one by one. The incoming set is this flush's own, and the union
+            # adds it to the window's atomically, whichever other process flushes too.
+            for key, amounts in by_key.items():
+                incoming = f"{key}:incoming:{uuid.uuid4().hex}"
+                pipe.zadd(incoming, amounts)
+                pipe.zunionstore(key, [key, incoming])
+                pipe.delete(incoming)
                 pipe.expire(key, ttl)
             pipe.execute()
         except Exception:
