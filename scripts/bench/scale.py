@@ -595,9 +595,10 @@ SCALING_CHANGES = """What stopped scaling at 10,000 tenants, and what changed:
   is now about 2 s of work and start-up together.
 - **Rebuilding the provisioning template**, the last step of every release, took the
   template's SQL from `pg_dump`, which reads the whole database's catalog before it dumps
-  one schema: seven minutes here, so the first `AddField` over this fleet failed after
-  every tenant had migrated. The SQL is now rendered from the migrated template schema's
-  own catalog, read through its dependencies (index probes, whatever the fleet's size),
+  one schema: seven minutes at 10,000 tenants, so the first `AddField` measured at this
+  size failed after every tenant had migrated. The SQL is now rendered from the migrated
+  template schema's own catalog, read through its dependencies (index probes, whatever
+  the fleet's size),
   each table, key, index and trigger deparsed by PostgreSQL itself, and proved by
   replaying it and comparing catalogs, as before; `pg_dump` remains for what the
   rendering does not cover (views, types, functions, ...). `tenants template` now takes
@@ -682,10 +683,9 @@ def write(results: dict[str, Any]) -> None:
             f"`Tenant.create_schema()` (CREATE SCHEMA and `migrate_schemas`), whose time "
             f"grows with the fleet (1.6 s at 1,000 tenants)."
             + (
-                f" Signup-to-ready was measured again on its own ({len(results['ready']['ready'])}"
+                f" Signup-to-ready was also measured on its own ({len(results['ready']['ready'])}"
                 f" signups, {results['ready']['measured']}, load average "
-                f"{results['ready']['load']:.1f}) after the signup's scan of every tenant was "
-                f"removed (below)."
+                f"{results['ready']['load']:.1f}): the table gives that run."
                 if "ready" in results
                 else ""
             )
@@ -794,7 +794,8 @@ def write(results: dict[str, Any]) -> None:
         )
         notes.append(
             f"Memory: one connection reading each of the {r['recycled']['tables']} tenant "
-            f"tables of {r['recycled']['tenants']:,} tenants in turn (of {fleet:,}), "
+            f"tables of {r['recycled']['tenants']:,} tenants in turn "
+            f"({'all of them' if r['recycled']['tenants'] >= fleet else f'of {fleet:,}'}), "
             f"recycled after 150 schemas as shipped "
             f"(`TENANT_CONNECTION_MAX_SCHEMAS`), server session memory from "
             f"`pg_backend_memory_contexts`; never recycled it grows by about "
