@@ -440,18 +440,17 @@ class _Renderer:
         return keys, foreign_keys
 
     def _indexes(self, tables: list[int]) -> list[str]:
-        statements = []
-        for definition, exotic in self.rows(_INDEXES, tables=tables):
-            if exotic:
-                raise _Unsupported(f"an index is clustered or the replica identity: {definition}")
-            statements.append(f"{definition};")
-        return statements
+        return self._definitions(_INDEXES, tables, "an index is clustered or the replica identity")
 
     def _triggers(self, tables: list[int]) -> list[str]:
+        return self._definitions(_TRIGGERS, tables, "a trigger is disabled")
+
+    def _definitions(self, query: str, tables: list[int], refusal: str) -> list[str]:
+        """Statements PostgreSQL deparsed, each with whether it needs what is not rendered."""
         statements = []
-        for definition, disabled in self.rows(_TRIGGERS, tables=tables):
-            if disabled:
-                raise _Unsupported(f"a trigger is disabled: {definition}")
+        for definition, unsupported in self.rows(query, tables=tables):
+            if unsupported:
+                raise _Unsupported(f"{refusal}: {definition}")
             statements.append(f"{definition};")
         return statements
 
