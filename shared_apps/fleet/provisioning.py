@@ -126,7 +126,6 @@ def pool_claim() -> uuid.UUID | None:
 
 def pool_fill(*, size: int | None = None) -> int:
     """Top the pool up to `size` (TENANT_POOL_SIZE) schemas; return how many were made."""
-
     target = settings.TENANT_POOL_SIZE if size is None else size
     made = 0
     with public_context():
@@ -146,7 +145,6 @@ def pool_fill(*, size: int | None = None) -> int:
 
 def pool_prune() -> int:
     """Drop pooled schemas made for other migrations than the ones on disk."""
-
     dropped = 0
     with public_context():
         stale = PooledSchema.objects.exclude(migration_state=TEMPLATE.expected_state())
@@ -184,43 +182,17 @@ def schema_provision(*, tenant: TenantRef, pooled: bool = False) -> Provisioning
 
 
 def template_refresh() -> SchemaTemplate:
-    """Rebuild the provisioning template from the migrations on disk and store its SQL.
-
-    The SQL is rendered from the migrated schema's catalog (`template_sql`); where the schema
-    holds something that rendering does not cover, or the rendering does not reproduce it,
-    it comes from pg_dump, which reads the whole database's catalog first (minutes with
-    thousands of tenants)."""
+    """Rebuild the provisioning template from the migrations on disk and store its SQL
+    (rendered from its catalog; pg_dump, minutes with thousands of tenants, only where the
+    rendering does not serve: `_template_built`)."""
     TEMPLATE.forget()
     state = TEMPLATE.expected_state()
     name = schemas.TEMPLATE_SCHEMA
     with public_context():
         try:
-            migrated = _template_migrated(name)
-            sql, why_not = template_sql_render(name)
-            catalog = None
-            if sql is not None:
-                try:
-                    with transaction.atomic():
-                        catalog, difference = _replayed_catalog(name, sql, migrated)
-                except DatabaseError as error:
-                    catalog, difference = None, f"replaying it failed: {error}"
-                if catalog is None:
-                    why_not = f"the rendered SQL does not reproduce the schema: {difference}"
-                    migrated = _template_migrated(name)
-            if catalog is None:
-                logger.warning(
-                    "provisioning template taken with pg_dump (slow with many tenants)",
-                    extra={"reason": why_not},
-                )
-                sql = schemas.schema_dump_portable(name)
-                catalog, difference = _replayed_catalog(name, sql, migrated)
-                if catalog is None:
-                    raise RuntimeError(
-                        "the template's SQL does not reproduce the migrated schema: " + difference
-                    )
+            sql, catalog, sql_from = _template_built(name)
         finally:
             schemas.schema_drop(name)  # the stored SQL is the template; keep the catalog lean
-        assert sql is not None  # rendered or dumped
         template, _ = SchemaTemplate.objects.update_or_create(
             name=TEMPLATE_NAME,
             defaults={
@@ -234,9 +206,38 @@ def template_refresh() -> SchemaTemplate:
     pool_prune()
     logger.info(
         "provisioning template refreshed",
-        extra={"migration_state": state[:12], "sql_from": "pg_dump" if why_not else "catalog"},
+        extra={"migration_state": state[:12], "sql_from": sql_from},
     )
     return template
+
+
+def _template_built(name: str) -> tuple[str, dict[str, Any], str]:
+    """Migrate the template schema and take its SQL: rendered from its catalog, or from
+    pg_dump where the rendering declines or does not reproduce it. Returns the SQL, the
+    replayed schema's catalog and where the SQL came from ("catalog" or "pg_dump")."""
+    migrated = _template_migrated(name)
+    sql, why_not = template_sql_render(name)
+    if sql is not None:
+        try:
+            with transaction.atomic():
+                catalog, difference = _replayed_catalog(name, sql, migrated)
+        except DatabaseError as error:
+            catalog, difference = None, f"replaying it failed: {error}"
+        if catalog is not None:
+            return sql, catalog, "catalog"
+        why_not = f"the rendered SQL does not reproduce the schema: {difference}"
+        migrated = _template_migrated(name)  # the replay took the migrated schema's place
+    logger.warning(
+        "provisioning template taken with pg_dump (slow with many tenants)",
+        extra={"reason": why_not},
+    )
+    sql = schemas.schema_dump_portable(name)
+    catalog, difference = _replayed_catalog(name, sql, migrated)
+    if catalog is None:
+        raise RuntimeError(
+            "the template's SQL does not reproduce the migrated schema: " + difference
+        )
+    return sql, catalog, "pg_dump"
 
 
 def _template_migrated(name: str) -> SchemaCatalog:

@@ -183,9 +183,9 @@ def template_sql_render(schema_name: str) -> tuple[str | None, str]:
         try:
             sql = _Renderer(cursor, schema_name).render()
         except _Unsupported as reason:
-            return None, str(reason)
-        finally:
             _settings_swap(cursor, previous)
+            return None, str(reason)
+        _settings_swap(cursor, previous)
     own = re.compile(rf"(?<![\w\"])(?:{re.escape(_ident(schema_name))}|{re.escape(schema_name)})\.")
     portable = own.sub(f"{SCHEMA_PLACEHOLDER}.", sql)
     if schema_name in portable:
@@ -255,27 +255,8 @@ class _Renderer:
             raise _Unsupported(f"it holds objects other than tables and sequences ({kinds})")
         self._read_relations(nsp)
         tables = list(self.tables)
-        sequences = self._sequences()
         self._read_columns(tables)
-        owned_by: list[str] = []
-        identity: dict[tuple[int, str], str] = {}
-        standalone: list[str] = []
-        for seq_oid, options, deptype, table_oid, column in sequences:
-            if deptype == "i":
-                identity[(table_oid, column)] = (
-                    f"SEQUENCE NAME {self.qualified(self.relations[seq_oid])} {options}"
-                )
-                continue
-            standalone.append(
-                f"CREATE SEQUENCE {self.qualified(self.relations[seq_oid])} {options};"
-            )
-            if deptype == "a":
-                if table_oid not in self.tables:
-                    raise _Unsupported(f"sequence {self.relations[seq_oid]} is owned elsewhere")
-                owned_by.append(
-                    f"ALTER SEQUENCE {self.qualified(self.relations[seq_oid])} OWNED BY "
-                    f"{self.qualified(self.tables[table_oid].name)}.{_ident(column)};"
-                )
+        standalone, identity, owned_by = self._sequence_statements()
         keys, foreign_keys = self._constraints(tables)
         statements = [
             *standalone,
@@ -308,20 +289,33 @@ class _Renderer:
             else:
                 self.sequences.append(oid)
 
-    def _sequences(self) -> list[tuple[int, str, str, int, str]]:
-        found = []
+    def _sequence_statements(self) -> tuple[list[str], dict[tuple[int, str], str], list[str]]:
+        """CREATE SEQUENCE for standalone sequences, identity options by (table, column),
+        and OWNED BY for sequences a column owns."""
+        standalone: list[str] = []
+        identity: dict[tuple[int, str], str] = {}
+        owned_by: list[str] = []
         for row in self.rows(_SEQUENCES, sequences=self.sequences):
             oid, type_name, start, increment, minimum, maximum, cache, cycle = row[:8]
             deptype, table_oid, column = row[8:]
-            # An identity sequence's type is its column's.
+            sequence = self.qualified(self.relations[oid])
             options = (
-                ("" if deptype == "i" else f"AS {type_name} ")
-                + f"START WITH {start} INCREMENT BY {increment} "
+                f"START WITH {start} INCREMENT BY {increment} "
                 f"MINVALUE {minimum} MAXVALUE {maximum} CACHE {cache}"
                 f"{' CYCLE' if cycle else ' NO CYCLE'}"
             )
-            found.append((oid, options, deptype or "", table_oid, column or ""))
-        return found
+            if deptype == "i":  # an identity sequence's type is its column's
+                identity[(table_oid, column)] = f"SEQUENCE NAME {sequence} {options}"
+                continue
+            standalone.append(f"CREATE SEQUENCE {sequence} AS {type_name} {options};")
+            if deptype == "a":
+                if table_oid not in self.tables:
+                    raise _Unsupported(f"sequence {self.relations[oid]} is owned elsewhere")
+                owned_by.append(
+                    f"ALTER SEQUENCE {sequence} OWNED BY "
+                    f"{self.qualified(self.tables[table_oid].name)}.{_ident(column)};"
+                )
+        return standalone, identity, owned_by
 
     def _read_columns(self, tables: list[int]) -> None:
         for row in self.rows(_COLUMNS, tables=tables):
